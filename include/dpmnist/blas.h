@@ -1,0 +1,22 @@
+// The only door to BLAS: row-major single-precision GEMM and the thread count.
+// Shapes are checked against the spans; no other BLAS routine is used.
+#pragma once
+
+#include <cstddef>
+#include <span>
+
+namespace dpmnist {
+
+enum class Transpose { kNo, kYes };
+
+// C [M,N] = alpha * op(A) * op(B) + beta * C, all row-major contiguous.
+// op(A) is [M,K] (A stored [M,K], or [K,M] when transposed); op(B) is [K,N].
+// beta = 0 overwrites C, beta = 1 accumulates into it.
+void gemm(Transpose trans_a, Transpose trans_b, std::size_t M, std::size_t N, std::size_t K,
+          float alpha, std::span<const float> A, std::span<const float> B, float beta,
+          std::span<float> C);
+
+// Sets OpenBLAS's thread count for this process (one per rank by default).
+void blas_set_threads(int threads);
+
+}  // namespace dpmnist

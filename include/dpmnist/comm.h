@@ -1,0 +1,61 @@
+// The only door to MPI: world rank/size, the few collectives training needs,
+// and abort. Every call is collective over the communicator unless it says
+// otherwise; callers must reach them in the same order on every rank.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace dpmnist {
+
+// MPI_Init / MPI_Finalize for the lifetime of main().
+class MpiSession {
+ public:
+  MpiSession(int* argc, char*** argv);
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+};
+
+class Comm {
+ public:
+  explicit Comm(MPI_Comm comm = MPI_COMM_WORLD);
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  MPI_Comm raw() const { return comm_; }
+  std::string host() const;  // not collective
+
+  // In-place elementwise sum over ranks.
+  void allreduce_sum(std::span<float> values) const;
+  void allreduce_sum(std::span<double> values) const;
+  void allreduce_sum(std::span<std::int64_t> values) const;
+  // In-place elementwise max over ranks.
+  void allreduce_max(std::span<double> values) const;
+  // Non-blocking in-place sum; wait() before reading values.
+  MPI_Request iallreduce_sum(std::span<float> values) const;
+  static void wait(MPI_Request& request);
+
+  // Overwrites values on every rank with root's.
+  void broadcast(std::span<float> values, int root = 0) const;
+  void broadcast(std::span<std::uint8_t> values, int root = 0) const;
+
+  // True on every rank iff every rank passed the same value.
+  bool agree(std::uint64_t value) const;
+  // Logical OR of flag over ranks.
+  bool any(bool flag) const;
+
+  void barrier() const;
+  // Ends every rank of the job; not collective (any one rank may call it).
+  [[noreturn]] void abort(int code) const;
+
+ private:
+  MPI_Comm comm_;
+  int rank_ = 0;
+  int size_ = 1;
+};
+
+}  // namespace dpmnist

@@ -1,0 +1,54 @@
+// Training configuration: the keys of configs/*.ini, parsed with
+// Boost.Program_options from a config file plus command-line overrides
+// (--section.key=value). Validation only; no training logic here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dpmnist/adam.h"
+
+namespace dpmnist {
+
+struct TrainConfig {
+  std::vector<std::size_t> hidden = {128};  // model.hidden: widths of the ReLU layers
+  std::size_t epochs = 5;                   // train.epochs
+  std::size_t batch_size = 32;              // train.batch_size: per rank
+  std::size_t global_batch_size = 0;        // train.global_batch_size: 0 = batch_size * ranks
+  std::string lr_scaling = "none";          // train.lr_scaling: none | linear | sqrt
+  std::size_t lr_reference_batch = 32;      // train.lr_reference_batch
+  AdamSettings adam;                        // optimizer.*
+  std::uint64_t seed = 42;                  // train.seed
+  std::size_t checkpoint_every = 1;         // output.checkpoint_every (epochs)
+  double progress_seconds = 5.0;            // output.progress_seconds
+  std::size_t eval_batch = 1000;            // eval.batch
+  int blas_threads = 1;                     // runtime.blas_threads
+
+  // {784, hidden..., 10}
+  std::vector<std::size_t> widths() const;
+  // Global batch for a world size, and each rank's share of it.
+  std::size_t global_batch(int world_size) const;
+  // Adam's learning rate after lr_scaling for this world size's global batch.
+  float learning_rate(int world_size) const;
+  // Canonical "section.key = value" lines: stored in checkpoints, hashed so
+  // that ranks can check they agree.
+  std::string to_text() const;
+};
+
+struct TrainArgs {
+  TrainConfig config;
+  std::string config_path;  // --config
+  std::string data_path;    // --data
+  std::string out_dir;      // --out
+  std::string resume;       // --resume: a checkpoint path, or empty
+  bool help = false;
+  std::string usage;
+};
+
+// Parses dpmnist-train's command line (and the --config file it names).
+// Throws Error naming the option, the value seen and what was expected.
+TrainArgs parse_train_args(int argc, const char* const argv[]);
+
+}  // namespace dpmnist

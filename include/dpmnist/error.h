@@ -1,0 +1,35 @@
+// The one exception type of dpmnist, a message builder, and the checked size
+// conversions every call into MPI, BLAS or HDF5 goes through.
+// Library code throws dpmnist::Error; only the apps' main() catches and exits.
+#pragma once
+
+#include <cstddef>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace dpmnist {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// concat("file ", path, ": ", n, " bytes") -> one string, for error messages.
+template <class... Parts>
+std::string concat(const Parts&... parts) {
+  std::ostringstream out;
+  (out << ... << parts);
+  return out.str();
+}
+
+// Throws Error(concat(parts...)) unless ok.
+template <class... Parts>
+void require(bool ok, const Parts&... parts) {
+  if (!ok) throw Error(concat(parts...));
+}
+
+// n as int for MPI/BLAS; throws naming `what` if n exceeds INT_MAX.
+int to_int(std::size_t n, const char* what);
+
+}  // namespace dpmnist

@@ -1,0 +1,33 @@
+// Per-epoch training metrics: the rows of runs/NAME/metrics.csv and of the
+// checkpoint's /metrics group. Plain data plus the CSV writer; no timing logic.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace dpmnist {
+
+struct EpochMetrics {
+  std::int64_t epoch = 0;  // 1-based
+  double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
+  double epoch_seconds = 0;    // wall time of the training steps (max over ranks)
+  double data_seconds = 0;     // batch gather and pixel/255 conversion (max over ranks)
+  double compute_seconds = 0;  // forward + backward + optimizer (max over ranks)
+  double comm_seconds = 0;     // gradient allreduce, including waiting for stragglers (max)
+  double eval_seconds = 0;     // test-set evaluation
+  double samples_per_second = 0;
+  double learning_rate = 0;
+  std::int64_t world_size = 0;
+};
+
+// Column names in file order; metric_values(m) gives the same order.
+const std::vector<std::string>& metric_columns();
+std::vector<double> metric_values(const EpochMetrics& m);
+EpochMetrics metrics_from_values(const std::vector<double>& values);
+
+// Writes every row to path atomically (temporary file, then rename).
+void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& rows);
+
+}  // namespace dpmnist

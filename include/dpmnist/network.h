@@ -1,0 +1,63 @@
+// A Flatten -> Dense(+ReLU) ... -> Dense(logits) network over ONE flat
+// parameter buffer and ONE flat gradient buffer; each layer's kernel [in,out]
+// and bias [out] are consecutive slices of it. Workspaces are allocated once
+// for a maximum batch, so forward and backward never allocate.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace dpmnist {
+
+class Network {
+ public:
+  // widths = {input, hidden..., classes}, e.g. {784, 128, 10}.
+  Network(std::vector<std::size_t> widths, std::size_t max_batch);
+
+  const std::vector<std::size_t>& widths() const { return widths_; }
+  std::size_t num_layers() const { return widths_.size() - 1; }
+  std::size_t max_batch() const { return max_batch_; }
+  std::size_t input_size() const { return widths_.front(); }
+  std::size_t output_size() const { return widths_.back(); }
+
+  std::span<float> params() { return params_; }
+  std::span<const float> params() const { return params_; }
+  std::span<float> grads() { return grads_; }
+  std::span<const float> grads() const { return grads_; }
+  // Slices of params()/grads() for layer l: kernel [in,out], bias [out].
+  std::span<float> kernel(std::size_t l) { return slice(params_, l, false); }
+  std::span<float> bias(std::size_t l) { return slice(params_, l, true); }
+  std::span<float> kernel_grad(std::size_t l) { return slice(grads_, l, false); }
+  std::span<float> bias_grad(std::size_t l) { return slice(grads_, l, true); }
+
+  // Glorot-uniform kernels (limit sqrt(6/(in+out)), Keras's default), zero biases.
+  void init_glorot(std::uint64_t seed);
+  void zero_grads();
+
+  // x [B,input] in; returns logits [B,classes], valid until the next forward.
+  std::span<const float> forward(std::span<const float> x, std::size_t batch);
+  // Scratch [B,classes] for the loss to write dlogits into (no allocation).
+  std::span<float> logits_grad(std::size_t batch);
+  // x [B,input] in (the same x as the last forward); dlogits [B,classes] in.
+  // ACCUMULATES into grads(); the first layer's input gradient is not computed.
+  void backward(std::span<const float> x, std::span<const float> dlogits, std::size_t batch);
+
+ private:
+  std::span<float> slice(std::vector<float>& buffer, std::size_t l, bool bias_part);
+
+  std::vector<std::size_t> widths_;
+  std::size_t max_batch_;
+  std::vector<std::size_t> offsets_;  // start of layer l's kernel in params_
+  std::vector<float> params_;
+  std::vector<float> grads_;
+  std::vector<std::vector<float>> outputs_;  // [L][max_batch * widths_[l+1]], post-activation
+  std::vector<float> dlogits_;               // [max_batch * classes]
+  std::vector<float> delta_a_, delta_b_;     // [max_batch * max hidden width] each
+};
+
+// 64-bit FNV-1a of the bytes of values: cheap bitwise-agreement check across ranks.
+std::uint64_t hash_floats(std::span<const float> values);
+
+}  // namespace dpmnist

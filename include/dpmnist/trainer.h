@@ -1,0 +1,43 @@
+// Data-parallel training: every rank runs forward/backward on its own shard,
+// one allreduce averages the flat gradient buffer over the GLOBAL batch, and
+// the same Adam step runs everywhere, so weights stay bitwise identical.
+// Every rank calls every function here in the same order (they are collective).
+#pragma once
+
+#include <cstddef>
+#include <ostream>
+#include <span>
+#include <vector>
+
+#include "dpmnist/adam.h"
+#include "dpmnist/comm.h"
+#include "dpmnist/config.h"
+#include "dpmnist/metrics.h"
+#include "dpmnist/network.h"
+#include "dpmnist/softmax_cross_entropy.h"
+
+namespace dpmnist {
+
+struct StepSeconds {
+  double data = 0, compute = 0, comm = 0, optimizer = 0;
+};
+
+// One synchronised step. x [B,784] and labels [B] are this rank's batch (B may
+// be 0 near the end of a short shard); global_batch is the number of samples
+// all ranks take together this step. Zeroes the gradients, accumulates this
+// rank's share scaled by 1/global_batch, sums over ranks, runs Adam.
+// Returns this rank's (unscaled) loss sum and correct count; adds times to seconds.
+LossSum data_parallel_step(const Comm& comm, Network& net, Adam& adam, std::span<const float> x,
+                           std::span<const std::uint8_t> labels, std::size_t batch,
+                           std::size_t global_batch, StepSeconds& seconds);
+
+struct TrainResult {
+  std::vector<EpochMetrics> history;  // every epoch, resumed ones included
+  std::vector<float> params;          // final weights (identical on every rank)
+};
+
+// The whole run of dpmnist-train: load shards, initialise or resume, train,
+// evaluate and checkpoint each epoch. Rank 0 writes files and prints to log.
+TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& log);
+
+}  // namespace dpmnist

@@ -1,0 +1,43 @@
+#include "dpmnist/adam.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "dpmnist/error.h"
+
+namespace dpmnist {
+
+Adam::Adam(std::size_t size, AdamSettings settings)
+    : settings_(settings), m_(size, 0.0f), v_(size, 0.0f) {}
+
+void Adam::step(std::span<float> params, std::span<const float> grads) {
+  require(params.size() == m_.size() && grads.size() == m_.size(), "adam: ", params.size(),
+          " params and ", grads.size(), " grads for an optimizer of ", m_.size());
+  ++step_;
+  const double t = static_cast<double>(step_);
+  // Bias corrections in double: 1 - 0.999^t loses digits in float for small t.
+  const auto correction1 = static_cast<float>(1.0 / (1.0 - std::pow(double{settings_.beta1}, t)));
+  const auto correction2 = static_cast<float>(1.0 / (1.0 - std::pow(double{settings_.beta2}, t)));
+  const float b1 = settings_.beta1, b2 = settings_.beta2;
+  const float lr = settings_.learning_rate, eps = settings_.epsilon;
+  float* p = params.data();
+  float* m = m_.data();
+  float* v = v_.data();
+  const float* g = grads.data();
+  for (std::size_t i = 0, n = m_.size(); i < n; ++i) {
+    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+    p[i] -= lr * (m[i] * correction1) / (std::sqrt(v[i] * correction2) + eps);
+  }
+}
+
+void Adam::restore(std::span<const float> m, std::span<const float> v, std::int64_t step) {
+  require(m.size() == m_.size() && v.size() == v_.size(), "adam restore: moments of ", m.size(),
+          " and ", v.size(), " values, optimizer has ", m_.size());
+  require(step >= 0, "adam restore: negative step count ", step);
+  std::ranges::copy(m, m_.begin());
+  std::ranges::copy(v, v_.begin());
+  step_ = step;
+}
+
+}  // namespace dpmnist

@@ -1,0 +1,32 @@
+// dpmnist-train: parse, wire up, catch. All numerics live in the library.
+#include <iostream>
+
+#include "dpmnist/comm.h"
+#include "dpmnist/config.h"
+#include "dpmnist/error.h"
+#include "dpmnist/trainer.h"
+
+int main(int argc, char** argv) {
+  dpmnist::MpiSession session(&argc, &argv);
+  const dpmnist::Comm comm;
+  try {
+    const dpmnist::TrainArgs args = dpmnist::parse_train_args(argc, argv);
+    if (args.help) {
+      if (comm.rank() == 0) std::cout << args.usage;
+      return 0;
+    }
+    const dpmnist::TrainResult result = dpmnist::run_training(comm, args, std::cout);
+    if (comm.rank() == 0 && !result.history.empty()) {
+      const dpmnist::EpochMetrics& last = result.history.back();
+      std::cout << "done: test accuracy " << last.test_acc << ", wrote " << args.out_dir
+                << "/metrics.csv and " << args.out_dir << "/checkpoint.h5\n";
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "[rank " << comm.rank() << " on " << comm.host() << "] error: " << e.what()
+              << std::endl;
+    // With other ranks alive, returning would leave them waiting in a collective.
+    if (comm.size() > 1) comm.abort(1);
+    return 1;
+  }
+}

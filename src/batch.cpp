@@ -1,0 +1,52 @@
+#include "dpmnist/batch.h"
+
+#include <array>
+#include <cstring>
+
+#include "dpmnist/error.h"
+
+namespace dpmnist {
+namespace {
+
+const std::array<float, 256>& input_table() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int p = 0; p < 256; ++p) t[static_cast<std::size_t>(p)] = static_cast<float>(p) / 255.0f;
+    return t;
+  }();
+  return table;
+}
+
+}  // namespace
+
+void pixels_to_input(std::span<const std::uint8_t> pixels, std::span<float> x) {
+  require(x.size() >= pixels.size(), "pixels_to_input: ", pixels.size(), " pixels, room for ",
+          x.size());
+  const std::array<float, 256>& table = input_table();
+  for (std::size_t i = 0; i < pixels.size(); ++i) x[i] = table[pixels[i]];
+}
+
+void gather_batch(const Digits& digits, std::span<const std::uint32_t> indices, std::span<float> x,
+                  std::span<std::uint8_t> labels) {
+  const std::size_t B = indices.size();
+  require(x.size() >= B * kImagePixels && labels.size() >= B, "gather_batch: buffers hold ",
+          x.size(), " values and ", labels.size(), " labels for a batch of ", B);
+  for (std::size_t r = 0; r < B; ++r) {
+    const std::size_t row = indices[r];
+    require(row < digits.size(), "gather_batch: row ", row, " outside [0,", digits.size(), ")");
+    pixels_to_input(std::span(digits.images).subspan(row * kImagePixels, kImagePixels),
+                    x.subspan(r * kImagePixels, kImagePixels));
+    labels[r] = digits.labels[row];
+  }
+}
+
+void gather_rows(const Digits& digits, std::size_t begin, std::size_t batch, std::span<float> x,
+                 std::span<std::uint8_t> labels) {
+  require(begin + batch <= digits.size() && x.size() >= batch * kImagePixels &&
+              labels.size() >= batch,
+          "gather_rows: rows [", begin, ",", begin + batch, ") of ", digits.size());
+  pixels_to_input(std::span(digits.images).subspan(begin * kImagePixels, batch * kImagePixels), x);
+  std::memcpy(labels.data(), digits.labels.data() + begin, batch);
+}
+
+}  // namespace dpmnist

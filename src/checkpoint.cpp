@@ -1,0 +1,139 @@
+#include "dpmnist/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "dpmnist/error.h"
+#include "dpmnist/hdf5_file.h"
+#include "dpmnist/network.h"
+
+namespace dpmnist {
+namespace {
+
+std::string layer_group(std::size_t l) { return "/model/dense_" + std::to_string(l); }
+
+std::uint64_t content_hash(const Checkpoint& c) {
+  // Chained FNV-1a over the three float buffers.
+  return hash_floats(c.params) ^ (hash_floats(c.adam_m) * 3) ^ (hash_floats(c.adam_v) * 7);
+}
+
+void fsync_path(const std::string& path, int flags) {
+  const int fd = ::open(path.c_str(), flags);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+}  // namespace
+
+std::size_t param_count(const std::vector<std::size_t>& widths) {
+  std::size_t count = 0;
+  for (std::size_t l = 0; l + 1 < widths.size(); ++l) count += (widths[l] + 1) * widths[l + 1];
+  return count;
+}
+
+void save_checkpoint(const std::string& path, const Checkpoint& c) {
+  const std::size_t count = param_count(c.widths);
+  require(c.params.size() == count && c.adam_m.size() == count && c.adam_v.size() == count,
+          "save_checkpoint ", path, ": ", c.params.size(), " params, ", c.adam_m.size(), " and ",
+          c.adam_v.size(), " moments for a network of ", count);
+  const std::string temporary = path + ".tmp";
+  {
+    H5File file = H5File::create(temporary);
+    std::span<const float> params(c.params);
+    std::size_t offset = 0;
+    for (std::size_t l = 0; l + 1 < c.widths.size(); ++l) {
+      const std::size_t in = c.widths[l], out = c.widths[l + 1];
+      file.write(layer_group(l) + "/kernel", params.subspan(offset, in * out), {in, out});
+      offset += in * out;
+      file.write(layer_group(l) + "/bias", params.subspan(offset, out), {out});
+      offset += out;
+    }
+    file.write_attr("/model", "activation", std::string("relu"));
+    file.write_attr("/model", "output", std::string("logits"));
+    file.write_attr("/model", "layers", static_cast<std::int64_t>(c.widths.size() - 1));
+    file.write<float>("/optimizer/m", c.adam_m, {count});
+    file.write<float>("/optimizer/v", c.adam_v, {count});
+    file.write_attr("/optimizer", "step", c.adam_step);
+    file.write_attr("/optimizer", "algorithm", std::string("adam"));
+
+    std::vector<double> history;
+    for (const EpochMetrics& row : c.history) {
+      const std::vector<double> values = metric_values(row);
+      history.insert(history.end(), values.begin(), values.end());
+    }
+    file.write<double>("/metrics/history", history, {c.history.size(), metric_columns().size()});
+    std::string columns;
+    for (const std::string& name : metric_columns()) columns += (columns.empty() ? "" : ",") + name;
+    file.write_attr("/metrics/history", "columns", columns);
+
+    file.write_attr("/", "format_version", kCheckpointFormatVersion);
+    file.write_attr("/", "epoch", c.epoch);
+    file.write_attr("/", "global_step", c.global_step);
+    file.write_attr("/", "world_size", c.world_size);
+    file.write_attr("/", "seed", c.seed);
+    file.write_attr("/", "config", c.config_text);
+    file.write_attr("/", "content_hash", static_cast<std::int64_t>(content_hash(c)));
+    file.flush();
+    file.close();
+  }
+  fsync_path(temporary, O_RDONLY);
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  require(!error, "checkpoint ", temporary, ": rename to ", path, " failed: ", error.message());
+  const std::string directory = std::filesystem::path(path).parent_path().string();
+  fsync_path(directory.empty() ? "." : directory, O_RDONLY | O_DIRECTORY);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  H5File file = H5File::open_read(path);
+  require(file.has_attr("/", "format_version"), "checkpoint ", path,
+          ": no format_version attribute; not a dpmnist checkpoint");
+  const std::int64_t version = file.read_attr_int("/", "format_version");
+  require(version == kCheckpointFormatVersion, "checkpoint ", path, ": format_version ", version,
+          ", this build reads ", kCheckpointFormatVersion);
+  Checkpoint c;
+  const std::int64_t layers = file.read_attr_int("/model", "layers");
+  require(layers >= 1 && layers < 64, "checkpoint ", path, ": /model@layers = ", layers);
+  for (std::int64_t l = 0; l < layers; ++l) {
+    const std::string group = layer_group(static_cast<std::size_t>(l));
+    const Shape kernel = file.shape(group + "/kernel");
+    require(kernel.size() == 2, "checkpoint ", path, ": ", group, "/kernel is not 2-D");
+    if (l == 0) c.widths.push_back(kernel[0]);
+    require(kernel[0] == c.widths.back(), "checkpoint ", path, ": ", group, "/kernel has ",
+            kernel[0], " inputs, the previous layer gives ", c.widths.back());
+    c.widths.push_back(kernel[1]);
+    const std::vector<float> w = file.read<float>(group + "/kernel", kernel);
+    const std::vector<float> b = file.read<float>(group + "/bias", {kernel[1]});
+    c.params.insert(c.params.end(), w.begin(), w.end());
+    c.params.insert(c.params.end(), b.begin(), b.end());
+  }
+  const std::size_t count = c.params.size();
+  c.adam_m = file.read<float>("/optimizer/m", {count});
+  c.adam_v = file.read<float>("/optimizer/v", {count});
+  c.adam_step = file.read_attr_int("/optimizer", "step");
+  c.epoch = file.read_attr_int("/", "epoch");
+  c.global_step = file.read_attr_int("/", "global_step");
+  c.world_size = file.read_attr_int("/", "world_size");
+  c.seed = file.read_attr_int("/", "seed");
+  c.config_text = file.read_attr_string("/", "config");
+  const Shape history_shape = file.shape("/metrics/history");
+  require(history_shape.size() == 2 && history_shape[1] == metric_columns().size(), "checkpoint ",
+          path, ": /metrics/history has the wrong shape");
+  const std::vector<double> history = file.read<double>("/metrics/history", history_shape);
+  for (std::size_t r = 0; r < history_shape[0]; ++r) {
+    c.history.push_back(metrics_from_values(
+        std::vector<double>(history.begin() + static_cast<std::ptrdiff_t>(r * history_shape[1]),
+                            history.begin() + static_cast<std::ptrdiff_t>((r + 1) * history_shape[1]))));
+  }
+  const auto stored = static_cast<std::uint64_t>(file.read_attr_int("/", "content_hash"));
+  const std::uint64_t actual = content_hash(c);
+  require(stored == actual, "checkpoint ", path, ": content checksum ", actual,
+          " does not match the stored ", stored, "; the file is corrupted");
+  return c;
+}
+
+}  // namespace dpmnist

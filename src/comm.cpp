@@ -1,0 +1,109 @@
+#include "dpmnist/comm.h"
+
+#include <unistd.h>
+
+#include <climits>
+
+#include "dpmnist/error.h"
+
+namespace dpmnist {
+namespace {
+
+void check_mpi(int code, const char* call) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(code, text, &length);
+  throw Error(concat(call, " failed: ", std::string(text, static_cast<std::size_t>(length))));
+}
+
+}  // namespace
+
+MpiSession::MpiSession(int* argc, char*** argv) {
+  check_mpi(MPI_Init(argc, argv), "MPI_Init");
+  // Errors come back as codes we turn into exceptions, not as silent aborts.
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+}
+
+MpiSession::~MpiSession() { MPI_Finalize(); }
+
+Comm::Comm(MPI_Comm comm) : comm_(comm) {
+  check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
+  check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+}
+
+std::string Comm::host() const {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+void Comm::allreduce_sum(std::span<float> values) const {
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), to_int(values.size(), "allreduce count"),
+                          MPI_FLOAT, MPI_SUM, comm_),
+            "MPI_Allreduce(float)");
+}
+
+void Comm::allreduce_sum(std::span<double> values) const {
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), to_int(values.size(), "allreduce count"),
+                          MPI_DOUBLE, MPI_SUM, comm_),
+            "MPI_Allreduce(double)");
+}
+
+void Comm::allreduce_sum(std::span<std::int64_t> values) const {
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), to_int(values.size(), "allreduce count"),
+                          MPI_INT64_T, MPI_SUM, comm_),
+            "MPI_Allreduce(int64)");
+}
+
+void Comm::allreduce_max(std::span<double> values) const {
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), to_int(values.size(), "allreduce count"),
+                          MPI_DOUBLE, MPI_MAX, comm_),
+            "MPI_Allreduce(max double)");
+}
+
+MPI_Request Comm::iallreduce_sum(std::span<float> values) const {
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values.data(), to_int(values.size(), "allreduce count"),
+                           MPI_FLOAT, MPI_SUM, comm_, &request),
+            "MPI_Iallreduce(float)");
+  return request;
+}
+
+void Comm::wait(MPI_Request& request) {
+  check_mpi(MPI_Wait(&request, MPI_STATUS_IGNORE), "MPI_Wait");
+}
+
+void Comm::broadcast(std::span<float> values, int root) const {
+  check_mpi(MPI_Bcast(values.data(), to_int(values.size(), "broadcast count"), MPI_FLOAT, root,
+                      comm_),
+            "MPI_Bcast(float)");
+}
+
+void Comm::broadcast(std::span<std::uint8_t> values, int root) const {
+  check_mpi(MPI_Bcast(values.data(), to_int(values.size(), "broadcast count"), MPI_UINT8_T, root,
+                      comm_),
+            "MPI_Bcast(uint8)");
+}
+
+bool Comm::agree(std::uint64_t value) const {
+  // min(v) and min(~v) = ~max(v) in one collective.
+  std::uint64_t both[2] = {value, ~value};
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, both, 2, MPI_UINT64_T, MPI_MIN, comm_), "MPI_Allreduce(min)");
+  return both[0] == ~both[1];
+}
+
+bool Comm::any(bool flag) const {
+  int value = flag ? 1 : 0;
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT, MPI_LOR, comm_), "MPI_Allreduce(lor)");
+  return value != 0;
+}
+
+void Comm::barrier() const { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); }
+
+void Comm::abort(int code) const {
+  MPI_Abort(comm_, code);
+  _exit(code);
+}
+
+}  // namespace dpmnist

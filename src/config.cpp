@@ -1,0 +1,167 @@
+#include "dpmnist/config.h"
+
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "dpmnist/error.h"
+
+namespace po = boost::program_options;
+
+namespace dpmnist {
+namespace {
+
+std::vector<std::size_t> parse_widths(const std::string& text) {
+  std::vector<std::size_t> widths;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    std::size_t used = 0;
+    long long width = 0;
+    try {
+      width = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    while (used < item.size() && std::isspace(static_cast<unsigned char>(item[used]))) ++used;
+    require(used == item.size() && width > 0 && width <= 1 << 16, "model.hidden: '", item,
+            "' in '", text, "' is not a width in [1,65536]; expected e.g. 128 or 512,256");
+    widths.push_back(static_cast<std::size_t>(width));
+  }
+  return widths;
+}
+
+std::string join_widths(const std::vector<std::size_t>& widths) {
+  std::string text;
+  for (std::size_t i = 0; i < widths.size(); ++i) text += (i ? "," : "") + std::to_string(widths[i]);
+  return text;
+}
+
+void validate(const TrainConfig& c) {
+  require(c.epochs >= 1, "train.epochs = ", c.epochs, ", expected >= 1");
+  require(c.batch_size >= 1, "train.batch_size = ", c.batch_size, ", expected >= 1");
+  require(c.lr_scaling == "none" || c.lr_scaling == "linear" || c.lr_scaling == "sqrt",
+          "train.lr_scaling = '", c.lr_scaling, "', expected none, linear or sqrt");
+  require(c.lr_reference_batch >= 1, "train.lr_reference_batch must be >= 1");
+  require(c.adam.learning_rate > 0 && std::isfinite(c.adam.learning_rate),
+          "optimizer.learning_rate = ", c.adam.learning_rate, ", expected > 0");
+  require(c.adam.beta1 >= 0 && c.adam.beta1 < 1, "optimizer.beta1 = ", c.adam.beta1,
+          ", expected in [0,1)");
+  require(c.adam.beta2 >= 0 && c.adam.beta2 < 1, "optimizer.beta2 = ", c.adam.beta2,
+          ", expected in [0,1)");
+  require(c.adam.epsilon > 0, "optimizer.epsilon = ", c.adam.epsilon, ", expected > 0");
+  require(c.checkpoint_every >= 1, "output.checkpoint_every = ", c.checkpoint_every,
+          ", expected >= 1");
+  require(c.progress_seconds >= 0, "output.progress_seconds = ", c.progress_seconds,
+          ", expected >= 0 (0 = no progress lines within an epoch)");
+  require(c.eval_batch >= 1, "eval.batch = ", c.eval_batch, ", expected >= 1");
+  require(c.blas_threads >= 1, "runtime.blas_threads = ", c.blas_threads, ", expected >= 1");
+}
+
+}  // namespace
+
+std::vector<std::size_t> TrainConfig::widths() const {
+  std::vector<std::size_t> widths = {784};
+  widths.insert(widths.end(), hidden.begin(), hidden.end());
+  widths.push_back(10);
+  return widths;
+}
+
+std::size_t TrainConfig::global_batch(int world_size) const {
+  return global_batch_size ? global_batch_size : batch_size * static_cast<std::size_t>(world_size);
+}
+
+float TrainConfig::learning_rate(int world_size) const {
+  const double ratio = static_cast<double>(global_batch(world_size)) /
+                       static_cast<double>(lr_reference_batch);
+  const double factor = lr_scaling == "linear" ? ratio : lr_scaling == "sqrt" ? std::sqrt(ratio) : 1.0;
+  return static_cast<float>(adam.learning_rate * factor);
+}
+
+std::string TrainConfig::to_text() const {
+  std::ostringstream out;
+  out.precision(9);
+  out << "model.hidden = " << join_widths(hidden) << "\n"
+      << "train.epochs = " << epochs << "\n"
+      << "train.batch_size = " << batch_size << "\n"
+      << "train.global_batch_size = " << global_batch_size << "\n"
+      << "train.lr_scaling = " << lr_scaling << "\n"
+      << "train.lr_reference_batch = " << lr_reference_batch << "\n"
+      << "train.seed = " << seed << "\n"
+      << "optimizer.learning_rate = " << adam.learning_rate << "\n"
+      << "optimizer.beta1 = " << adam.beta1 << "\n"
+      << "optimizer.beta2 = " << adam.beta2 << "\n"
+      << "optimizer.epsilon = " << adam.epsilon << "\n"
+      << "output.checkpoint_every = " << checkpoint_every << "\n"
+      << "output.progress_seconds = " << progress_seconds << "\n"
+      << "eval.batch = " << eval_batch << "\n"
+      << "runtime.blas_threads = " << blas_threads << "\n";
+  return out.str();
+}
+
+TrainArgs parse_train_args(int argc, const char* const argv[]) {
+  TrainArgs args;
+  TrainConfig& c = args.config;
+  std::string hidden = join_widths(c.hidden);
+
+  po::options_description general("dpmnist-train options");
+  general.add_options()
+      ("help,h", "print this help")
+      ("config", po::value(&args.config_path), "INI file with the keys below (configs/seed.ini)")
+      ("data", po::value(&args.data_path)->required(), "HDF5 data file from dpmnist-prepare")
+      ("out", po::value(&args.out_dir)->required(), "run directory for metrics.csv and checkpoint.h5")
+      ("resume", po::value(&args.resume), "checkpoint to continue from");
+  po::options_description keys("configuration keys (in the INI file, or as --section.key=value)");
+  keys.add_options()
+      ("model.hidden", po::value(&hidden), "hidden ReLU widths, comma-separated")
+      ("train.epochs", po::value(&c.epochs), "epochs to train (in total, counting resumed ones)")
+      ("train.batch_size", po::value(&c.batch_size), "samples per rank per step")
+      ("train.global_batch_size", po::value(&c.global_batch_size),
+       "samples per step over all ranks; 0 = batch_size * ranks")
+      ("train.lr_scaling", po::value(&c.lr_scaling), "none | linear | sqrt in global batch / lr_reference_batch")
+      ("train.lr_reference_batch", po::value(&c.lr_reference_batch), "global batch at which learning_rate applies unscaled")
+      ("train.seed", po::value(&c.seed), "seed of initialisation and shuffling")
+      ("optimizer.learning_rate", po::value(&c.adam.learning_rate), "Adam learning rate")
+      ("optimizer.beta1", po::value(&c.adam.beta1), "Adam beta1")
+      ("optimizer.beta2", po::value(&c.adam.beta2), "Adam beta2")
+      ("optimizer.epsilon", po::value(&c.adam.epsilon), "Adam epsilon")
+      ("output.checkpoint_every", po::value(&c.checkpoint_every), "write checkpoint.h5 every N epochs")
+      ("output.progress_seconds", po::value(&c.progress_seconds), "seconds between progress lines within an epoch; 0 = none")
+      ("eval.batch", po::value(&c.eval_batch), "samples per forward pass during evaluation")
+      ("runtime.blas_threads", po::value(&c.blas_threads), "OpenBLAS threads per rank");
+  po::options_description all;
+  all.add(general).add(keys);
+  std::ostringstream usage;
+  usage << "usage: mpirun -np N dpmnist-train --config configs/seed.ini --data data/mnist.h5 --out runs/NAME\n"
+        << all;
+  args.usage = usage.str();
+
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, all), vm);
+    if (vm.count("help")) {
+      args.help = true;
+      return args;
+    }
+    // Command-line values were stored first, so they win over the file's.
+    if (vm.count("config")) {
+      const std::string path = vm["config"].as<std::string>();
+      std::ifstream file(path);
+      require(file.good(), "--config ", path, ": cannot open");
+      try {
+        po::store(po::parse_config_file(file, keys), vm);
+      } catch (const po::error& e) {
+        throw Error(concat("--config ", path, ": ", e.what()));
+      }
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw Error(concat(e.what(), " (see dpmnist-train --help)"));
+  }
+  c.hidden = parse_widths(hidden);
+  validate(c);
+  return args;
+}
+
+}  // namespace dpmnist

@@ -1,0 +1,41 @@
+#include "dpmnist/dense.h"
+
+#include <algorithm>
+
+#include "dpmnist/blas.h"
+#include "dpmnist/error.h"
+
+namespace dpmnist {
+
+void dense_forward(std::span<const float> x, std::span<const float> W, std::span<const float> b,
+                   std::span<float> y, std::size_t batch, std::size_t in, std::size_t out) {
+  // B batch, I in, O out.
+  const std::size_t B = batch, I = in, O = out;
+  require(x.size() >= B * I && W.size() == I * O && b.size() == O && y.size() >= B * O,
+          "dense_forward: sizes x ", x.size(), " W ", W.size(), " b ", b.size(), " y ", y.size(),
+          " do not fit B=", B, " I=", I, " O=", O);
+  // Seed every row with the bias, then let GEMM accumulate x W on top (beta = 1).
+  for (std::size_t r = 0; r < B; ++r) std::copy(b.begin(), b.end(), y.begin() + r * O);
+  gemm(Transpose::kNo, Transpose::kNo, B, O, I, 1.0f, x, W, 1.0f, y);
+}
+
+void dense_backward(std::span<const float> dy, std::span<const float> x, std::span<const float> W,
+                    std::span<float> dW, std::span<float> db, std::span<float> dx,
+                    std::size_t batch, std::size_t in, std::size_t out) {
+  // B batch, I in, O out.
+  const std::size_t B = batch, I = in, O = out;
+  require(dy.size() >= B * O && x.size() >= B * I && W.size() == I * O && dW.size() == I * O &&
+              db.size() == O && (dx.empty() || dx.size() >= B * I),
+          "dense_backward: sizes do not fit B=", B, " I=", I, " O=", O);
+  if (B == 0) return;
+  // dW [I,O] += x^T [I,B] dy [B,O]
+  gemm(Transpose::kYes, Transpose::kNo, I, O, B, 1.0f, x, dy, 1.0f, dW);
+  for (std::size_t r = 0; r < B; ++r) {
+    const float* row = dy.data() + r * O;
+    for (std::size_t o = 0; o < O; ++o) db[o] += row[o];
+  }
+  // dx [B,I] = dy [B,O] W^T [O,I]
+  if (!dx.empty()) gemm(Transpose::kNo, Transpose::kYes, B, I, O, 1.0f, dy, W, 0.0f, dx);
+}
+
+}  // namespace dpmnist

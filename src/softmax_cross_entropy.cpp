@@ -1,0 +1,51 @@
+#include "dpmnist/softmax_cross_entropy.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "dpmnist/error.h"
+
+namespace dpmnist {
+
+LossSum softmax_cross_entropy(std::span<const float> logits, std::span<const std::uint8_t> labels,
+                              std::size_t batch, std::size_t classes, float grad_scale,
+                              std::span<float> dlogits) {
+  // B batch, C classes.
+  const std::size_t B = batch, C = classes;
+  require(logits.size() >= B * C && labels.size() >= B && (dlogits.empty() || dlogits.size() >= B * C),
+          "softmax_cross_entropy: sizes do not fit B=", B, " C=", C);
+  LossSum sum;
+  for (std::size_t r = 0; r < B; ++r) {
+    const float* z = logits.data() + r * C;
+    const std::size_t label = labels[r];
+    require(label < C, "softmax_cross_entropy: label ", label, " at row ", r, " outside [0,", C, ")");
+    // Subtract the max so exp never overflows; log-sum-exp in double for the loss.
+    const std::size_t arg_max = static_cast<std::size_t>(std::max_element(z, z + C) - z);
+    const float z_max = z[arg_max];
+    double denom = 0.0;
+    for (std::size_t c = 0; c < C; ++c) denom += std::exp(static_cast<double>(z[c] - z_max));
+    sum.loss += std::log(denom) - static_cast<double>(z[label] - z_max);
+    sum.correct += arg_max == label ? 1 : 0;
+    if (dlogits.empty()) continue;
+    float* g = dlogits.data() + r * C;
+    const double inv = 1.0 / denom;
+    for (std::size_t c = 0; c < C; ++c) {
+      const double p = std::exp(static_cast<double>(z[c] - z_max)) * inv;
+      g[c] = grad_scale * static_cast<float>(p - (c == label ? 1.0 : 0.0));
+    }
+  }
+  return sum;
+}
+
+void softmax(std::span<const float> logits, std::span<float> probabilities) {
+  require(logits.size() == probabilities.size() && !logits.empty(), "softmax: sizes ",
+          logits.size(), " and ", probabilities.size());
+  const float z_max = *std::max_element(logits.begin(), logits.end());
+  double denom = 0.0;
+  for (float z : logits) denom += std::exp(static_cast<double>(z - z_max));
+  for (std::size_t c = 0; c < logits.size(); ++c) {
+    probabilities[c] = static_cast<float>(std::exp(static_cast<double>(logits[c] - z_max)) / denom);
+  }
+}
+
+}  // namespace dpmnist
