@@ -14,11 +14,16 @@ constexpr const char* kSplitGroups[] = {"train", "test"};
 
 std::string shape_text(const Shape& shape) {
   std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) text += (i ? "," : "") + std::to_string(shape[i]);
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) text += ',';
+    text += std::to_string(shape[i]);
+  }
   return text + "]";
 }
 
-bool is_split_kind(const std::string& split) { return split == "stratified" || split == "official"; }
+bool is_split_kind(const std::string& split) {
+  return split == "stratified" || split == "official";
+}
 
 void check_rows(const SplitRows& rows, const char* group) {
   const std::size_t n = rows.digits.size();
@@ -47,7 +52,8 @@ std::string hash_content(const SplitRows& train, const SplitRows& test) {
 
 void write_rows(H5File& file, const SplitRows& rows, const std::string& group) {
   const std::size_t n = rows.digits.size();
-  file.write<std::uint8_t>("/" + group + "/images", rows.digits.images, {n, kImageSide, kImageSide});
+  file.write<std::uint8_t>("/" + group + "/images", rows.digits.images,
+                           {n, kImageSide, kImageSide});
   file.write<std::uint8_t>("/" + group + "/labels", rows.digits.labels, {n});
   file.write<std::int32_t>("/" + group + "/source_index", rows.source_index, {n});
 }
@@ -139,16 +145,16 @@ DataInfo inspect_dataset(const H5File& file) {
   info.train_count = check_group(file, "train");
   info.test_count = check_group(file, "test");
   require(info.train_count > 0, "file ", path, ": dataset /train/images has 0 rows", kRerun);
-  info.fingerprint = fnv1a(concat("format_version=", info.format_version, ";seed=", info.seed,
-                                  ";split=", info.split, ";train=", info.train_count,
-                                  ";test=", info.test_count, ";content_sha256=",
-                                  file.read_attr_string("/", "content_sha256")));
+  info.fingerprint =
+      fnv1a(concat("format_version=", info.format_version, ";seed=", info.seed,
+                   ";split=", info.split, ";train=", info.train_count, ";test=", info.test_count,
+                   ";content_sha256=", file.read_attr_string("/", "content_sha256")));
   return info;
 }
 
 Digits read_digits(const H5File& file, const std::string& split, Range rows) {
-  require(split == kSplitGroups[0] || split == kSplitGroups[1], "file ", file.path(),
-          ": split '", split, "' requested, expected 'train' or 'test'");
+  require(split == kSplitGroups[0] || split == kSplitGroups[1], "file ", file.path(), ": split '",
+          split, "' requested, expected 'train' or 'test'");
   require(rows.begin <= rows.end, "file ", file.path(), ": /", split, " row range [", rows.begin,
           ",", rows.end, ") is reversed");
   Digits digits;

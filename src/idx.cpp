@@ -42,13 +42,20 @@ std::string hex8(std::uint8_t value) {
 
 const char* idx_type_name(std::uint8_t type) {
   switch (type) {
-    case 0x08: return "unsigned byte";
-    case 0x09: return "signed byte";
-    case 0x0B: return "int16";
-    case 0x0C: return "int32";
-    case 0x0D: return "float32";
-    case 0x0E: return "float64";
-    default: return "not an IDX type";
+    case 0x08:
+      return "unsigned byte";
+    case 0x09:
+      return "signed byte";
+    case 0x0B:
+      return "int16";
+    case 0x0C:
+      return "int32";
+    case 0x0D:
+      return "float32";
+    case 0x0E:
+      return "float64";
+    default:
+      return "not an IDX type";
   }
 }
 
@@ -61,20 +68,25 @@ std::string describe_magic(std::uint32_t magic) {
   return concat("an IDX file of ", magic & 0xff, " dims, ", idx_type_name((magic >> 8) & 0xff));
 }
 
-// Checks length >= header, zero leading bytes, ubyte type and dimension count.
+// Checks the magic (zero leading bytes, ubyte type, dimension count) first, so
+// a wrong kind of file is named as such, then that the header is complete.
 void check_header(const std::vector<std::uint8_t>& bytes, const std::string& path,
                   std::size_t header_bytes, std::uint32_t expected_magic, const char* expected) {
+  require(bytes.size() >= 4, "file ", path, ": holds ", bytes.size(), " bytes, too short for the ",
+          header_bytes, "-byte header of ", expected);
+  const std::uint32_t magic = big_endian_u32(bytes, 0);
+  if (magic != expected_magic) {
+    const auto type = static_cast<std::uint8_t>((magic >> 8) & 0xff);
+    if ((magic >> 16) == 0 && (magic & 0xff) == (expected_magic & 0xff) && type != kUbyteType) {
+      throw Error(concat("file ", path, ": data type byte is ", hex8(type), " (",
+                         idx_type_name(type), "), expected ", hex8(kUbyteType),
+                         " (unsigned byte)"));
+    }
+    throw Error(concat("file ", path, ": magic is ", hex32(magic), " (", describe_magic(magic),
+                       "), expected ", hex32(expected_magic), " (", expected, ")"));
+  }
   require(bytes.size() >= header_bytes, "file ", path, ": holds ", bytes.size(),
           " bytes, too short for the ", header_bytes, "-byte header of ", expected);
-  const std::uint32_t magic = big_endian_u32(bytes, 0);
-  if (magic == expected_magic) return;
-  const auto type = static_cast<std::uint8_t>((magic >> 8) & 0xff);
-  if ((magic >> 16) == 0 && (magic & 0xff) == (expected_magic & 0xff) && type != kUbyteType) {
-    throw Error(concat("file ", path, ": data type byte is ", hex8(type), " (", idx_type_name(type),
-                       "), expected ", hex8(kUbyteType), " (unsigned byte)"));
-  }
-  throw Error(concat("file ", path, ": magic is ", hex32(magic), " (", describe_magic(magic),
-                     "), expected ", hex32(expected_magic), " (", expected, ")"));
 }
 
 void check_length(const std::vector<std::uint8_t>& bytes, const std::string& path,
@@ -87,7 +99,8 @@ void check_length(const std::vector<std::uint8_t>& bytes, const std::string& pat
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   require(out.good(), "file ", path, ": cannot create");
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   out.close();
   require(out.good(), "file ", path, ": write failed");
 }
@@ -128,8 +141,8 @@ std::vector<std::uint8_t> read_idx_labels(const std::string& path) {
 }
 
 void write_idx_images(const std::string& path, const IdxImages& images) {
-  require(images.pixels.size() == images.count * images.rows * images.cols, "file ", path,
-          ": ", images.pixels.size(), " pixels do not fill ", images.count, "x", images.rows, "x",
+  require(images.pixels.size() == images.count * images.rows * images.cols, "file ", path, ": ",
+          images.pixels.size(), " pixels do not fill ", images.count, "x", images.rows, "x",
           images.cols, " images");
   std::vector<std::uint8_t> bytes;
   bytes.reserve(kImagesHeaderBytes + images.pixels.size());

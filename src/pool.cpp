@@ -37,7 +37,9 @@ std::uint64_t hash_image(const std::uint8_t* pixels) {
 }
 
 // Uniform in [0,1) with 53 random bits: keys must not tie for 56,000 rows.
-double uniform_double(Rng& rng) { return static_cast<double>(rng.next() >> 11) * 0x1.0p-53; }
+double uniform_double(Rng& rng) {
+  return static_cast<double>(rng.next() >> 11) * 0x1.0p-53;
+}
 
 // Stratified shuffle of indices (see split_pool in pool.h).
 void interleave_by_class(std::vector<std::size_t>& indices, const std::vector<std::uint8_t>& labels,
@@ -146,9 +148,9 @@ CleaningReport clean_pool(const Pool& pool) {
       report.group[i] = i;
       for (std::size_t b = run; b < a; ++b) {
         const std::size_t j = hashed[b].second;
-        if (report.group[j] == j && std::memcmp(digits.images.data() + i * kImagePixels,
-                                                digits.images.data() + j * kImagePixels,
-                                                kImagePixels) == 0) {
+        if (report.group[j] == j &&
+            std::memcmp(digits.images.data() + i * kImagePixels,
+                        digits.images.data() + j * kImagePixels, kImagePixels) == 0) {
           report.group[i] = j;
           break;
         }
@@ -180,8 +182,10 @@ CleaningReport clean_pool(const Pool& pool) {
   for (std::size_t i = 0; i < n; ++i) {
     origin[report.group[i]] |= i < pool.official_train_count ? 1 : 2;
   }
-  report.cross_official_groups = static_cast<std::size_t>(std::count(origin.begin(), origin.end(), 3));
-  report.dropped_images = static_cast<std::size_t>(std::count(report.keep.begin(), report.keep.end(), 0));
+  report.cross_official_groups =
+      static_cast<std::size_t>(std::count(origin.begin(), origin.end(), 3));
+  report.dropped_images =
+      static_cast<std::size_t>(std::count(report.keep.begin(), report.keep.end(), 0));
   return report;
 }
 
@@ -255,8 +259,8 @@ SplitRows gather_rows(const Digits& pool, std::span<const std::size_t> indices) 
   rows.source_index.resize(indices.size());
   for (std::size_t k = 0; k < indices.size(); ++k) {
     const std::size_t i = indices[k];
-    std::memcpy(rows.digits.images.data() + k * kImagePixels,
-                pool.images.data() + i * kImagePixels, kImagePixels);
+    std::memcpy(rows.digits.images.data() + k * kImagePixels, pool.images.data() + i * kImagePixels,
+                kImagePixels);
     rows.digits.labels[k] = pool.labels[i];
     rows.source_index[k] = static_cast<std::int32_t>(i);
   }

@@ -41,16 +41,16 @@ struct CleaningReport {
   // [pool size] smallest pooled index of the sample's exact-duplicate group
   // (the sample itself when its 784 bytes are unique).
   std::vector<std::size_t> group;
-  std::vector<std::uint8_t> keep;  // [pool size] 1 = kept, 0 = dropped
+  std::vector<std::uint8_t> keep;         // [pool size] 1 = kept, 0 = dropped
   std::size_t duplicate_groups = 0;       // groups of >= 2 byte-identical images
   std::size_t duplicate_images = 0;       // members of those groups
   std::size_t cross_official_groups = 0;  // groups in both official train and test
   std::size_t conflicting_groups = 0;     // groups whose labels disagree: all dropped
   std::size_t conflicting_images = 0;
-  std::size_t blank_images = 0;           // < kBlankPixelThreshold nonzero pixels: dropped
-  std::size_t dropped_images = 0;         // union of the two drop reasons
-  std::size_t fewest_ink_pixels = 0;      // sparsest image's nonzero-pixel count
-  std::size_t fewest_ink_index = 0;       // and its pooled index
+  std::size_t blank_images = 0;       // < kBlankPixelThreshold nonzero pixels: dropped
+  std::size_t dropped_images = 0;     // union of the two drop reasons
+  std::size_t fewest_ink_pixels = 0;  // sparsest image's nonzero-pixel count
+  std::size_t fewest_ink_index = 0;   // and its pooled index
   std::size_t kept() const { return group.size() - dropped_images; }
 };
 

@@ -4,6 +4,7 @@
 #include <boost/program_options.hpp>
 #include <cstdint>
 #include <exception>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -40,8 +41,8 @@ void print_cleaning(const Pool& pool, const CleaningReport& report) {
             << "  near-blank images (< " << kBlankPixelThreshold
             << " nonzero pixels): " << report.blank_images << " (dropped)\n"
             << "  sparsest image: " << report.fewest_ink_pixels << " nonzero pixels, pooled index "
-            << report.fewest_ink_index << ", label " << int{pool.digits.labels[report.fewest_ink_index]}
-            << "\n"
+            << report.fewest_ink_index << ", label "
+            << int{pool.digits.labels[report.fewest_ink_index]} << "\n"
             << "  labels: all within 0.." << kNumClasses - 1 << "\n"
             << "  policy: dropped " << report.dropped_images << ", kept " << report.kept()
             << "; duplicate groups are kept and placed whole on one side of a stratified split\n";
@@ -54,9 +55,17 @@ void prepare(const Options& options) {
   DatasetAttributes attributes;
   attributes.seed = options.seed;
   attributes.split = split_kind_name(kind);
-  const std::pair<const char*, const std::string*> named[] = {
-      {"train_images", &files.train_images}, {"train_labels", &files.train_labels},
-      {"test_images", &files.test_images}, {"test_labels", &files.test_labels}};
+  const std::pair<const char*, const std::string*> named[] = {{"train_images", &files.train_images},
+                                                              {"train_labels", &files.train_labels},
+                                                              {"test_images", &files.test_images},
+                                                              {"test_labels", &files.test_labels}};
+  for (const auto& [name, path] : named) {
+    const bool gz = std::filesystem::exists(*path + ".gz");
+    require(
+        std::filesystem::is_regular_file(*path), "file ", *path, " is missing",
+        gz ? " (only the .gz is there: run data/fetch_mnist.sh --from DIR to unpack it)"
+           : "; run data/fetch_mnist.sh, or pass --raw DIR holding the 4 uncompressed IDX files");
+  }
   for (const auto& [name, path] : named) {
     attributes.sha256[name] = sha256_file_hex(*path);
     std::cout << "sha256 " << attributes.sha256[name] << "  " << *path << "\n";
@@ -95,7 +104,11 @@ int main(int argc, char** argv) {
         "seed", po::value(&options.seed)->default_value(options.seed),
         "seed of the split and the train order");
     po::variables_map values;
-    po::store(po::command_line_parser(argc, argv).options(described).run(), values);
+    po::store(po::command_line_parser(argc, argv)
+                  .options(described)
+                  .positional(po::positional_options_description())
+                  .run(),
+              values);
     if (values.count("help")) {
       std::cout << described << "\n";
       return 0;

@@ -8,7 +8,7 @@
 
 #include "dpmnist/rng.h"
 
-namespace dpmnist::testing {
+namespace dpmnist::test {
 
 std::string make_temp_dir(const std::string& tag) {
   static std::atomic<int> counter{0};
@@ -56,4 +56,4 @@ void write_synthetic_dataset(const std::string& path, std::size_t train_count,
   write_dataset(path, train, test, attributes);
 }
 
-}  // namespace dpmnist::testing
+}  // namespace dpmnist::test

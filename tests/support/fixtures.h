@@ -8,7 +8,7 @@
 
 #include "dpmnist/dataset.h"
 
-namespace dpmnist::testing {
+namespace dpmnist::test {
 
 // A new empty directory under $TMPDIR (or /tmp), unique per call and process.
 std::string make_temp_dir(const std::string& tag);
@@ -21,4 +21,4 @@ Digits synthetic_digits(std::size_t count, std::uint64_t seed);
 void write_synthetic_dataset(const std::string& path, std::size_t train_count,
                              std::size_t test_count, std::uint64_t seed = 7);
 
-}  // namespace dpmnist::testing
+}  // namespace dpmnist::test

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace dpmnist::testing {
+namespace dpmnist::test {
 
 GradientCheck check_gradient(std::span<float> values, std::span<const float> analytic,
                              const std::function<double()>& loss, double h, std::size_t stride,
@@ -28,4 +28,4 @@ GradientCheck check_gradient(std::span<float> values, std::span<const float> ana
   return result;
 }
 
-}  // namespace dpmnist::testing
+}  // namespace dpmnist::test

@@ -7,7 +7,7 @@
 #include <functional>
 #include <span>
 
-namespace dpmnist::testing {
+namespace dpmnist::test {
 
 struct GradientCheck {
   double max_relative_error = 0;  // over checked entries
@@ -22,4 +22,4 @@ GradientCheck check_gradient(std::span<float> values, std::span<const float> ana
                              const std::function<double()>& loss, double h = 1e-3,
                              std::size_t stride = 1, double floor = 1e-4);
 
-}  // namespace dpmnist::testing
+}  // namespace dpmnist::test

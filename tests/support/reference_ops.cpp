@@ -62,3 +62,36 @@ std::vector<float> network_forward(const std::vector<std::size_t>& widths,
 }
 
 }  // namespace dpmnist::reference
+
+namespace dpmnist::reference {
+
+double network_loss(const std::vector<std::size_t>& widths, std::span<const float> params,
+                    std::span<const float> x, std::span<const std::uint8_t> labels,
+                    std::size_t batch) {
+  std::vector<double> activation(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(batch * widths[0]));
+  std::size_t offset = 0;
+  for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
+    const std::size_t in = widths[l], out = widths[l + 1];
+    std::vector<double> y(batch * out);
+    for (std::size_t r = 0; r < batch; ++r) {
+      for (std::size_t o = 0; o < out; ++o) {
+        double sum = params[offset + in * out + o];
+        for (std::size_t i = 0; i < in; ++i) sum += activation[r * in + i] * params[offset + i * out + o];
+        y[r * out + o] = (l + 2 < widths.size()) ? std::max(sum, 0.0) : sum;
+      }
+    }
+    offset += in * out + out;
+    activation = std::move(y);
+  }
+  const std::size_t C = widths.back();
+  double total = 0;
+  for (std::size_t r = 0; r < batch; ++r) {
+    const double z_max = *std::max_element(activation.begin() + r * C, activation.begin() + (r + 1) * C);
+    double denom = 0;
+    for (std::size_t c = 0; c < C; ++c) denom += std::exp(activation[r * C + c] - z_max);
+    total += std::log(denom) - (activation[r * C + labels[r]] - z_max);
+  }
+  return total / static_cast<double>(batch);
+}
+
+}  // namespace dpmnist::reference

@@ -29,3 +29,13 @@ std::vector<float> network_forward(const std::vector<std::size_t>& widths,
                                    std::size_t batch);
 
 }  // namespace dpmnist::reference
+
+namespace dpmnist::reference {
+
+// Mean softmax cross-entropy of the network entirely in double (for gradient
+// checks, where float rounding would swamp the finite differences).
+double network_loss(const std::vector<std::size_t>& widths, std::span<const float> params,
+                    std::span<const float> x, std::span<const std::uint8_t> labels,
+                    std::size_t batch);
+
+}  // namespace dpmnist::reference

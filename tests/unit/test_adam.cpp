@@ -1,0 +1,60 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "dpmnist/adam.h"
+
+using namespace dpmnist;
+
+// Hand computation (double) of three Adam steps on two parameters with
+// gradients that change each step:
+//   m_t = 0.9 m + 0.1 g,  v_t = 0.999 v + 0.001 g^2,
+//   p -= lr * (m_t / (1 - 0.9^t)) / (sqrt(v_t / (1 - 0.999^t)) + eps)
+TEST(Adam, MatchesHandComputedStepsWithBiasCorrection) {
+  AdamSettings settings;
+  settings.learning_rate = 0.01f;
+  settings.epsilon = 1e-8f;
+  Adam adam(2, settings);
+  std::vector<float> params = {1.0f, -2.0f};
+  const float grads[3][2] = {{0.5f, -1.0f}, {0.25f, 2.0f}, {-0.125f, 0.0f}};
+  // Step 1: m = 0.1 g, v = 0.001 g^2, mhat = g, vhat = g^2 -> p -= lr * sign(g) (about).
+  // Expected values worked out step by step below.
+  double p[2] = {1.0, -2.0}, m[2] = {0, 0}, v[2] = {0, 0};
+  const double expected_after_step1[2] = {1.0 - 0.01 * 0.5 / (0.5 + 1e-8),
+                                          -2.0 - 0.01 * -1.0 / (1.0 + 1e-8)};
+  for (int t = 1; t <= 3; ++t) {
+    adam.step(params, grads[t - 1]);
+    for (int i = 0; i < 2; ++i) {
+      const double g = grads[t - 1][i];
+      m[i] = 0.9 * m[i] + 0.1 * g;
+      v[i] = 0.999 * v[i] + 0.001 * g * g;
+      const double mhat = m[i] / (1 - std::pow(0.9, t));
+      const double vhat = v[i] / (1 - std::pow(0.999, t));
+      p[i] -= 0.01 * mhat / (std::sqrt(vhat) + 1e-8);
+      EXPECT_NEAR(params[i], p[i], 2e-6) << "step " << t << " param " << i;
+    }
+    if (t == 1) {
+      EXPECT_NEAR(params[0], expected_after_step1[0], 1e-6);  // 0.99
+      EXPECT_NEAR(params[1], expected_after_step1[1], 1e-6);  // -1.99
+    }
+  }
+  EXPECT_EQ(adam.step_count(), 3);
+}
+
+TEST(Adam, RestoredStateContinuesBitwiseLikeTheOriginal) {
+  Adam a(3, {}), b(3, {});
+  std::vector<float> pa = {0.1f, 0.2f, 0.3f}, grads = {0.01f, -0.02f, 0.5f};
+  a.step(pa, grads);
+  std::vector<float> pb = pa;
+  b.restore(a.first_moment(), a.second_moment(), a.step_count());
+  a.step(pa, grads);
+  b.step(pb, grads);
+  EXPECT_EQ(pa, pb);
+}
+
+TEST(Adam, RejectsMismatchedSizes) {
+  Adam adam(3, {});
+  std::vector<float> params(3), grads(2);
+  EXPECT_THROW(adam.step(params, grads), std::exception);
+}

@@ -1,0 +1,88 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "dpmnist/config.h"
+#include "support/fixtures.h"
+
+using namespace dpmnist;
+
+namespace {
+
+TrainArgs parse(std::vector<std::string> words) {
+  words.insert(words.begin(), "dpmnist-train");
+  std::vector<const char*> argv;
+  for (const std::string& w : words) argv.push_back(w.c_str());
+  return parse_train_args(static_cast<int>(argv.size()), argv.data());
+}
+
+std::string write_ini(const std::string& text) {
+  const std::string path = test::make_temp_dir("config") + "/test.ini";
+  std::ofstream(path) << text;
+  return path;
+}
+
+std::string error_of(const std::vector<std::string>& words) {
+  try {
+    parse(words);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Config, SeedIniGivesTheSeedNotebookModel) {
+  const TrainArgs args = parse({"--config", DPMNIST_SOURCE_DIR "/configs/seed.ini", "--data", "d.h5",
+                                "--out", "runs/x"});
+  EXPECT_EQ(args.config.widths(), (std::vector<std::size_t>{784, 128, 10}));
+  EXPECT_EQ(args.config.epochs, 5u);
+  EXPECT_EQ(args.config.batch_size, 32u);
+  EXPECT_FLOAT_EQ(args.config.adam.learning_rate, 1e-3f);
+  EXPECT_EQ(args.config.global_batch(2), 64u);
+}
+
+TEST(Config, CommandLineOverridesTheFile) {
+  const std::string ini = write_ini("[train]\nepochs = 3\n[model]\nhidden = 64,32\n");
+  const TrainArgs args = parse({"--config", ini, "--data", "d", "--out", "o", "--train.epochs=7"});
+  EXPECT_EQ(args.config.epochs, 7u);
+  EXPECT_EQ(args.config.widths(), (std::vector<std::size_t>{784, 64, 32, 10}));
+}
+
+TEST(Config, UnknownKeysAndBadValuesAreErrorsThatSayWhatWasExpected) {
+  const std::string unknown = write_ini("[train]\nepoch = 3\n");
+  EXPECT_NE(error_of({"--config", unknown, "--data", "d", "--out", "o"}).find("train.epoch"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--data", "d", "--out", "o", "--train.epochs=many"}).find("train.epochs"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--data", "d", "--out", "o", "--train.lr_scaling=cubic"}).find("none, linear or sqrt"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--data", "d", "--out", "o", "--model.hidden=128,x"}).find("model.hidden"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--data", "d", "--out", "o", "--train.epochs=0"}).find(">= 1"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--out", "o"}).find("data"), std::string::npos);
+  EXPECT_NE(error_of({"--config", "/nonexistent.ini", "--data", "d", "--out", "o"}).find("/nonexistent.ini"),
+            std::string::npos);
+}
+
+TEST(Config, LearningRateScalesWithTheGlobalBatch) {
+  TrainArgs args = parse({"--data", "d", "--out", "o", "--train.lr_scaling=linear"});
+  EXPECT_FLOAT_EQ(args.config.learning_rate(1), 1e-3f);
+  EXPECT_FLOAT_EQ(args.config.learning_rate(4), 4e-3f);
+  args.config.lr_scaling = "sqrt";
+  EXPECT_FLOAT_EQ(args.config.learning_rate(4), 2e-3f);
+  args.config.global_batch_size = 32;  // held fixed: no scaling whatever the world size
+  EXPECT_FLOAT_EQ(args.config.learning_rate(8), 1e-3f);
+}
+
+TEST(Config, TextFormIsCanonicalAndDiffersWhenAValueDiffers) {
+  const TrainArgs a = parse({"--data", "d", "--out", "o"});
+  const TrainArgs b = parse({"--data", "d2", "--out", "o2"});
+  const TrainArgs c = parse({"--data", "d", "--out", "o", "--train.seed=43"});
+  EXPECT_EQ(a.config.to_text(), b.config.to_text());
+  EXPECT_NE(a.config.to_text(), c.config.to_text());
+}
