@@ -1,5 +1,6 @@
 #include "dpmnist/hdf5_file.h"
 
+#include <filesystem>
 #include <utility>
 
 #include "dpmnist/error.h"
@@ -126,6 +127,11 @@ T read_scalar_attr(hid_t file, const std::string& path, const std::string& objec
   return value;
 }
 
+void require_exists(const std::string& path) {
+  std::error_code error;
+  require(std::filesystem::exists(path, error), "file ", path, ": does not exist");
+}
+
 }  // namespace
 
 H5File::H5File(hid_t id, std::string path, bool parallel)
@@ -133,13 +139,14 @@ H5File::H5File(hid_t id, std::string path, bool parallel)
 
 H5File H5File::open_read(const std::string& path) {
   silence_hdf5();
+  require_exists(path);
 #if H5_VERSION_GE(1, 12, 0)
   const bool is_hdf5 = H5Fis_accessible(path.c_str(), H5P_DEFAULT) > 0;
 #else
   const bool is_hdf5 = H5Fis_hdf5(path.c_str()) > 0;
 #endif
   require(is_hdf5, "file ", path,
-          ": cannot open as HDF5 (missing, unreadable or not an HDF5 file)");
+          ": cannot open as HDF5 (unreadable, truncated or not an HDF5 file)");
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   require(id >= 0, "file ", path, ": cannot open as HDF5");
   return H5File(id, path, false);
@@ -147,11 +154,12 @@ H5File H5File::open_read(const std::string& path) {
 
 H5File H5File::open_read_parallel(const std::string& path, MPI_Comm comm) {
   silence_hdf5();
+  require_exists(path);
   Handle access(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
   H5Pset_fapl_mpio(access.get(), comm, MPI_INFO_NULL);
   hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, access.get());
   require(id >= 0, "file ", path,
-          ": cannot open as HDF5 with MPI-IO (missing, unreadable or not an HDF5 file)");
+          ": cannot open as HDF5 with MPI-IO (unreadable, truncated or not an HDF5 file)");
   return H5File(id, path, true);
 }
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages dpmnist needs, and only those missing.
+# As root it runs apt-get; otherwise it prints the exact sudo line and stops.
+#   tools/install_deps.sh          build + run: compiler, CMake, MPI, BLAS, HDF5, Boost, npm
+#   tools/install_deps.sh --tests  the same plus GoogleTest
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-dev
+          libhdf5-openmpi-dev libboost-program-options-dev npm ca-certificates)
+[ "${1:-}" = "--tests" ] && packages+=(googletest libgtest-dev)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "[deps] all ${#packages[@]} Debian packages present"
+  exit 0
+fi
+echo "[deps] missing: ${missing[*]}"
+if [ "$(id -u)" != 0 ]; then
+  echo "[deps] run this as root, then run the command again:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "[deps] installed: ${missing[*]}"
