@@ -211,8 +211,11 @@ void H5File::write(const std::string& dataset, std::span<const T> values, const 
   Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
   Handle links(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
   H5Pset_create_intermediate_group(links.get(), 1);
+  // No modification times: the same content gives the same bytes.
+  Handle creation(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_obj_track_times(creation.get(), 0);
   Handle handle(H5Dcreate2(id_, dataset.c_str(), native_type<T>(), space.get(), links.get(),
-                           H5P_DEFAULT, H5P_DEFAULT),
+                           creation.get(), H5P_DEFAULT),
                 H5Dclose);
   require(handle.ok(), "file ", path_, ": cannot create dataset ", dataset);
   require(H5Dwrite(handle.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0,
