@@ -34,6 +34,9 @@ struct Shards {
 };
 
 Shards load_shards(const Comm& comm, const std::string& path) {
+  require(std::filesystem::exists(path), "rank ", comm.rank(), " on ", comm.host(), ": data file ",
+          path, " does not exist; make it with data/fetch_mnist.sh && build/bin/dpmnist-prepare",
+          " --raw data/raw --out ", path);
   H5File file = H5File::open_read_parallel(path, comm.raw());
   Shards s;
   s.info = inspect_dataset(file);

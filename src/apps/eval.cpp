@@ -10,6 +10,7 @@
 #include "dpmnist/error.h"
 #include "dpmnist/evaluate.h"
 #include "dpmnist/hdf5_file.h"
+#include "dpmnist/network.h"
 #include "dpmnist/shard.h"
 
 namespace po = boost::program_options;
@@ -19,8 +20,10 @@ namespace {
 
 void print_text(const std::string& checkpoint_path, const Checkpoint& checkpoint,
                 const std::string& split, const EvalSums& sums) {
-  std::printf("checkpoint %s (epoch %lld, %lld ranks)\n", checkpoint_path.c_str(),
-              static_cast<long long>(checkpoint.epoch), static_cast<long long>(checkpoint.world_size));
+  std::printf("checkpoint %s (epoch %lld, %lld ranks, weights fnv1a %016llx)\n",
+              checkpoint_path.c_str(), static_cast<long long>(checkpoint.epoch),
+              static_cast<long long>(checkpoint.world_size),
+              static_cast<unsigned long long>(hash_floats(checkpoint.params)));
   std::printf("%s set: %.0f digits, accuracy %.4f (%.0f wrong), loss %.4f\n\n", split.c_str(),
               sums.count(), sums.accuracy(), sums.count() - sums.correct(), sums.mean_loss());
   std::printf("class  precision  recall      f1  support\n");
@@ -41,9 +44,12 @@ void print_text(const std::string& checkpoint_path, const Checkpoint& checkpoint
 
 void print_json(const std::string& checkpoint_path, const Checkpoint& checkpoint,
                 const std::string& split, const EvalSums& sums) {
-  std::printf("{\"checkpoint\": \"%s\", \"epoch\": %lld, \"split\": \"%s\", \"count\": %.0f, "
+  std::printf("{\"checkpoint\": \"%s\", \"epoch\": %lld, \"world_size\": %lld, "
+              "\"weights_fnv1a\": \"%016llx\", \"split\": \"%s\", \"count\": %.0f, "
               "\"accuracy\": %.6f, \"loss\": %.6f, \"per_class\": [",
-              checkpoint_path.c_str(), static_cast<long long>(checkpoint.epoch), split.c_str(),
+              checkpoint_path.c_str(), static_cast<long long>(checkpoint.epoch),
+              static_cast<long long>(checkpoint.world_size),
+              static_cast<unsigned long long>(hash_floats(checkpoint.params)), split.c_str(),
               sums.count(), sums.accuracy(), sums.mean_loss());
   const std::vector<ClassScore> scores = class_scores(sums);
   for (std::size_t c = 0; c < scores.size(); ++c) {
