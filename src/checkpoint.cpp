@@ -3,8 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <regex>
 
 #include "dpmnist/error.h"
 #include "dpmnist/hdf5_file.h"
@@ -16,8 +18,19 @@ namespace {
 std::string layer_group(std::size_t l) { return "/model/dense_" + std::to_string(l); }
 
 std::uint64_t content_hash(const Checkpoint& c) {
-  // Chained FNV-1a over the three float buffers.
-  return hash_floats(c.params) ^ (hash_floats(c.adam_m) * 3) ^ (hash_floats(c.adam_v) * 7);
+  // FNV-1a over everything a resume depends on, chained buffer by buffer.
+  std::vector<float> scalars;
+  for (double v : c.epoch_sums) scalars.push_back(static_cast<float>(v));
+  for (std::int64_t v : {c.adam_step, c.epoch, c.step_in_epoch, c.global_step, c.world_size, c.seed}) {
+    scalars.push_back(static_cast<float>(v));
+  }
+  std::uint64_t hash = hash_floats(c.params);
+  for (std::span<const float> part : {std::span<const float>(c.adam_m), std::span<const float>(c.adam_v),
+                                      std::span<const float>(scalars)}) {
+    hash = hash * 0x100000001b3ULL ^ hash_floats(part);
+  }
+  for (char ch : c.config_text) hash = (hash ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;
+  return hash;
 }
 
 void fsync_path(const std::string& path, int flags) {
@@ -35,7 +48,8 @@ std::size_t param_count(const std::vector<std::size_t>& widths) {
   return count;
 }
 
-void save_checkpoint(const std::string& path, const Checkpoint& c) {
+void save_checkpoint(const std::string& path, const Checkpoint& c,
+                     const std::function<void()>& before_rename) {
   const std::size_t count = param_count(c.widths);
   require(c.params.size() == count && c.adam_m.size() == count && c.adam_v.size() == count,
           "save_checkpoint ", path, ": ", c.params.size(), " params, ", c.adam_m.size(), " and ",
@@ -73,6 +87,8 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
     file.write_attr("/", "format_version", kCheckpointFormatVersion);
     file.write_attr("/", "epoch", c.epoch);
     file.write_attr("/", "global_step", c.global_step);
+    file.write_attr("/", "step_in_epoch", c.step_in_epoch);
+    file.write<double>("/progress/epoch_sums", c.epoch_sums, {c.epoch_sums.size()});
     file.write_attr("/", "world_size", c.world_size);
     file.write_attr("/", "seed", c.seed);
     file.write_attr("/", "config", c.config_text);
@@ -81,6 +97,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
     file.close();
   }
   fsync_path(temporary, O_RDONLY);
+  if (before_rename) before_rename();
   std::error_code error;
   std::filesystem::rename(temporary, path, error);
   require(!error, "checkpoint ", temporary, ": rename to ", path, " failed: ", error.message());
@@ -117,6 +134,9 @@ Checkpoint load_checkpoint(const std::string& path) {
   c.adam_step = file.read_attr_int("/optimizer", "step");
   c.epoch = file.read_attr_int("/", "epoch");
   c.global_step = file.read_attr_int("/", "global_step");
+  c.step_in_epoch = file.read_attr_int("/", "step_in_epoch");
+  const std::vector<double> sums = file.read<double>("/progress/epoch_sums", {c.epoch_sums.size()});
+  std::copy(sums.begin(), sums.end(), c.epoch_sums.begin());
   c.world_size = file.read_attr_int("/", "world_size");
   c.seed = file.read_attr_int("/", "seed");
   c.config_text = file.read_attr_string("/", "config");
@@ -134,6 +154,59 @@ Checkpoint load_checkpoint(const std::string& path) {
   require(stored == actual, "checkpoint ", path, ": content checksum ", actual,
           " does not match the stored ", stored, "; the file is corrupted");
   return c;
+}
+
+namespace {
+
+// Numbered checkpoints in dir, newest (highest step) first.
+std::vector<std::pair<std::int64_t, std::string>> numbered_checkpoints(const std::string& dir) {
+  static const std::regex pattern(R"(checkpoint-(\d+)\.h5)");
+  std::vector<std::pair<std::int64_t, std::string>> found;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    std::smatch match;
+    const std::string name = entry.path().filename().string();
+    if (std::regex_match(name, match, pattern)) {
+      found.emplace_back(std::stoll(match[1].str()), entry.path().string());
+    }
+  }
+  std::sort(found.begin(), found.end(), std::greater<>());
+  return found;
+}
+
+}  // namespace
+
+std::string save_run_checkpoint(const std::string& dir, const Checkpoint& checkpoint,
+                                std::size_t keep, const std::function<void()>& before_rename) {
+  char name[64];
+  std::snprintf(name, sizeof(name), "checkpoint-%010lld.h5",
+                static_cast<long long>(checkpoint.global_step));
+  const std::string numbered = dir + "/" + name;
+  save_checkpoint(numbered, checkpoint, before_rename);
+  // Link, then rename over the old link: checkpoint.h5 is always a whole file.
+  const std::string link = dir + "/checkpoint.h5";
+  std::error_code error;
+  std::filesystem::remove(link + ".tmp", error);
+  std::filesystem::create_hard_link(numbered, link + ".tmp", error);
+  if (error) std::filesystem::copy_file(numbered, link + ".tmp", error);
+  require(!error, "checkpoint ", link, ": cannot link or copy ", numbered, ": ", error.message());
+  std::filesystem::rename(link + ".tmp", link);
+  const auto all = numbered_checkpoints(dir);
+  for (std::size_t i = std::max<std::size_t>(keep, 1); i < all.size(); ++i) {
+    std::filesystem::remove(all[i].second, error);
+  }
+  return numbered;
+}
+
+std::optional<FoundCheckpoint> find_newest_checkpoint(const std::string& dir, std::ostream& log) {
+  for (const auto& [step, path] : numbered_checkpoints(dir)) {
+    try {
+      return FoundCheckpoint{path, load_checkpoint(path)};
+    } catch (const Error& e) {
+      log << "warning: skipping unusable checkpoint: " << e.what() << "\n";
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace dpmnist

@@ -86,6 +86,14 @@ void Comm::broadcast(std::span<std::uint8_t> values, int root) const {
             "MPI_Bcast(uint8)");
 }
 
+void Comm::broadcast(std::string& text, int root) const {
+  std::uint64_t length = text.size();
+  check_mpi(MPI_Bcast(&length, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast(length)");
+  text.resize(length);
+  check_mpi(MPI_Bcast(text.data(), to_int(length, "broadcast string length"), MPI_CHAR, root, comm_),
+            "MPI_Bcast(string)");
+}
+
 bool Comm::agree(std::uint64_t value) const {
   // min(v) and min(~v) = ~max(v) in one collective.
   std::uint64_t both[2] = {value, ~value};

@@ -53,6 +53,8 @@ void validate(const TrainConfig& c) {
   require(c.adam.epsilon > 0, "optimizer.epsilon = ", c.adam.epsilon, ", expected > 0");
   require(c.checkpoint_every >= 1, "output.checkpoint_every = ", c.checkpoint_every,
           ", expected >= 1");
+  require(c.keep_checkpoints >= 1, "output.keep_checkpoints = ", c.keep_checkpoints,
+          ", expected >= 1");
   require(c.progress_seconds >= 0, "output.progress_seconds = ", c.progress_seconds,
           ", expected >= 0 (0 = no progress lines within an epoch)");
   require(c.eval_batch >= 1, "eval.batch = ", c.eval_batch, ", expected >= 1");
@@ -94,6 +96,7 @@ std::string TrainConfig::to_text() const {
       << "optimizer.beta2 = " << adam.beta2 << "\n"
       << "optimizer.epsilon = " << adam.epsilon << "\n"
       << "output.checkpoint_every = " << checkpoint_every << "\n"
+      << "output.keep_checkpoints = " << keep_checkpoints << "\n"
       << "output.progress_seconds = " << progress_seconds << "\n"
       << "eval.batch = " << eval_batch << "\n"
       << "runtime.blas_threads = " << blas_threads << "\n";
@@ -111,7 +114,8 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
       ("config", po::value(&args.config_path), "INI file with the keys below (configs/seed.ini)")
       ("data", po::value(&args.data_path)->required(), "HDF5 data file from dpmnist-prepare")
       ("out", po::value(&args.out_dir)->required(), "run directory for metrics.csv and checkpoint.h5")
-      ("resume", po::value(&args.resume), "checkpoint to continue from");
+      ("resume", po::value(&args.resume),
+       "checkpoint to continue from, or 'auto': the newest valid one in --out (none: start fresh)");
   po::options_description keys("configuration keys (in the INI file, or as --section.key=value)");
   keys.add_options()
       ("model.hidden", po::value(&hidden), "hidden ReLU widths, comma-separated")
@@ -127,6 +131,7 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
       ("optimizer.beta2", po::value(&c.adam.beta2), "Adam beta2")
       ("optimizer.epsilon", po::value(&c.adam.epsilon), "Adam epsilon")
       ("output.checkpoint_every", po::value(&c.checkpoint_every), "write checkpoint.h5 every N epochs")
+      ("output.keep_checkpoints", po::value(&c.keep_checkpoints), "numbered checkpoints kept in the run directory")
       ("output.progress_seconds", po::value(&c.progress_seconds), "seconds between progress lines within an epoch; 0 = none")
       ("eval.batch", po::value(&c.eval_batch), "samples per forward pass during evaluation")
       ("runtime.blas_threads", po::value(&c.blas_threads), "OpenBLAS threads per rank");

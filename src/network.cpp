@@ -26,7 +26,7 @@ Network::Network(std::vector<std::size_t> widths, std::size_t max_batch)
   }
   offsets_.push_back(offset);
   params_.assign(offset, 0.0f);
-  grads_.assign(offset, 0.0f);
+  grads_.assign(offset + 1, 0.0f);
   dlogits_.assign(max_batch_ * output_size(), 0.0f);
   delta_a_.assign(max_batch_ * std::max(widest_hidden, output_size()), 0.0f);
   delta_b_.assign(delta_a_.size(), 0.0f);

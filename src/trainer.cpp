@@ -1,8 +1,12 @@
 #include "dpmnist/trainer.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <limits>
 #include <filesystem>
 #include <functional>
 #include <numeric>
@@ -16,6 +20,7 @@
 #include "dpmnist/hdf5_file.h"
 #include "dpmnist/rng.h"
 #include "dpmnist/shard.h"
+#include "dpmnist/stop_signal.h"
 
 namespace dpmnist {
 namespace {
@@ -50,6 +55,40 @@ Shards load_shards(const Comm& comm, const std::string& path) {
   return s;
 }
 
+// Fault injection for the fault tests: DPMNIST_FAULT_<name>=N, or -1 if unset.
+std::int64_t fault_setting(const char* name) {
+  const char* value = std::getenv((std::string("DPMNIST_FAULT_") + name).c_str());
+  return value ? std::atoll(value) : -1;
+}
+
+// srun without working PMI starts N one-rank jobs that would each train alone.
+void require_working_launcher(const Comm& comm) {
+  const char* step_tasks = std::getenv("SLURM_STEP_NUM_TASKS");
+  const char* job_tasks = std::getenv("SLURM_NTASKS");
+  const char* tasks = step_tasks ? step_tasks : job_tasks;
+  const long expected = tasks ? std::atol(tasks) : 0;
+  require(!(expected > 1 && comm.size() == 1), "SLURM started ", expected,
+          " tasks but MPI sees a world of 1: srun could not wire the ranks together (no PMI),",
+          " so each task would train alone. Launch with srun --mpi=pmix (check `srun --mpi=list`),",
+          " or with mpirun inside the allocation");
+}
+
+// The checkpoint to resume from: --resume PATH, or for --resume auto the
+// newest valid one in the run directory, chosen on rank 0 and broadcast.
+std::string choose_resume_path(const Comm& comm, const TrainArgs& args, std::ostream& log) {
+  if (args.resume != "auto") return args.resume;
+  std::string path;
+  if (comm.rank() == 0) {
+    if (auto found = find_newest_checkpoint(args.out_dir, log)) {
+      path = found->path;
+    } else {
+      log << "--resume auto: no usable checkpoint in " << args.out_dir << "; starting fresh\n";
+    }
+  }
+  comm.broadcast(path);
+  return path;
+}
+
 std::string format_seconds(double seconds) {
   char text[32];
   std::snprintf(text, sizeof(text), "%.2f s", seconds);
@@ -58,39 +97,43 @@ std::string format_seconds(double seconds) {
 
 }  // namespace
 
-LossSum data_parallel_step(const Comm& comm, Network& net, Adam& adam, std::span<const float> x,
-                           std::span<const std::uint8_t> labels, std::size_t batch,
-                           std::size_t global_batch, StepSeconds& seconds) {
+StepResult data_parallel_step(const Comm& comm, Network& net, Adam& adam, std::span<const float> x,
+                              std::span<const std::uint8_t> labels, std::size_t batch,
+                              std::size_t global_batch, bool stop_requested, StepSeconds& seconds) {
   require(global_batch > 0, "data_parallel_step: empty global batch");
   Clock::time_point start = Clock::now();
   net.zero_grads();
-  LossSum loss;
+  StepResult result;
   if (batch > 0) {
     std::span<const float> logits = net.forward(x, batch);
     // The scale makes the summed gradients the mean over the global batch,
     // however unevenly its samples fall on ranks.
     const float scale = 1.0f / static_cast<float>(global_batch);
     std::span<float> dlogits = net.logits_grad(batch);
-    loss = softmax_cross_entropy(logits, labels, batch, net.output_size(), scale, dlogits);
+    result.loss = softmax_cross_entropy(logits, labels, batch, net.output_size(), scale, dlogits);
     net.backward(x, dlogits, batch);
   }
   seconds.compute += seconds_since(start);
 
   start = Clock::now();
+  std::span<float> reduced = net.grads_and_control();
+  reduced.back() = stop_requested ? 1.0f : 0.0f;
   // Every rank joins, even with an empty batch: no rank waits alone.
-  comm.allreduce_sum(net.grads());
+  comm.allreduce_sum(reduced);
+  result.stop = reduced.back() > 0.0f;
   seconds.comm += seconds_since(start);
 
   start = Clock::now();
   adam.step(net.params(), net.grads());
   seconds.optimizer += seconds_since(start);
-  return loss;
+  return result;
 }
 
 TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& log) {
   const TrainConfig& config = args.config;
   const bool leader = comm.rank() == 0;
   blas_set_threads(config.blas_threads);
+  require_working_launcher(comm);
 
   // Validate before any data collective: a rank with another configuration
   // (a different file on another node) must fail here, on every rank alike.
@@ -114,20 +157,22 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
           ": the ranks built networks of different sizes (", net.params().size(), " parameters)");
 
   TrainResult result;
-  std::int64_t first_epoch = 0, global_step = 0;
-  if (!args.resume.empty()) {
-    Checkpoint checkpoint = load_checkpoint(args.resume);
-    require(checkpoint.widths == config.widths(), "checkpoint ", args.resume,
+  Checkpoint start;  // where this run begins: epoch 0 step 0, or a checkpoint's position
+  const std::string resume_path = choose_resume_path(comm, args, log);
+  if (!resume_path.empty()) {
+    start = load_checkpoint(resume_path);
+    require(start.widths == config.widths(), "checkpoint ", resume_path,
             ": its layer widths differ from the configuration's model.hidden");
-    std::ranges::copy(checkpoint.params, net.params().begin());
-    adam.restore(checkpoint.adam_m, checkpoint.adam_v, checkpoint.adam_step);
-    first_epoch = checkpoint.epoch;
-    global_step = checkpoint.global_step;
-    result.history = std::move(checkpoint.history);
-    if (leader && checkpoint.world_size != comm.size()) {
-      log << "note: " << args.resume << " was written by " << checkpoint.world_size
-          << " ranks and resumes on " << comm.size()
-          << "; training continues but will not match an uninterrupted run bitwise\n";
+    std::ranges::copy(start.params, net.params().begin());
+    adam.restore(start.adam_m, start.adam_v, start.adam_step);
+    result.history = start.history;
+    if (leader) {
+      log << "resumed from " << resume_path << " (epoch " << start.epoch << ", step "
+          << start.step_in_epoch << " of the next, global step " << start.global_step << ")\n";
+      if (start.world_size != comm.size()) {
+        log << "note: it was written by " << start.world_size << " ranks and resumes on "
+            << comm.size() << "; training continues but will not match an uninterrupted run bitwise\n";
+      }
     }
   } else {
     if (leader) net.init_glorot(derive_seed({config.seed, 0x1417}));
@@ -137,57 +182,111 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
           ": initial weights differ between ranks after broadcast/resume");
 
   if (leader) {
+    std::string model;
+    for (std::size_t w : config.widths()) model += (model.empty() ? "" : "-") + std::to_string(w);
     log << "dpmnist-train: " << comm.size() << " rank(s), data " << args.data_path << " ("
         << data.info.train_count << " train / " << data.info.test_count << " test, split "
         << data.info.split << "), loaded in " << format_seconds(seconds_since(load_start)) << "\n"
-        << "  model " << [&] {
-             std::string text;
-             for (std::size_t w : config.widths()) text += (text.empty() ? "" : "-") + std::to_string(w);
-             return text;
-           }() << " (" << net.params().size() << " parameters), Adam lr " << learning_rate
-        << " (" << config.lr_scaling << " scaling), global batch " << global_batch << " ("
-        << local_batch << " on rank 0), " << steps << " steps/epoch, epochs " << first_epoch + 1
-        << ".." << config.epochs << "\n";
+        << "  model " << model << " (" << net.params().size() << " parameters), Adam lr "
+        << learning_rate << " (" << config.lr_scaling << " scaling), global batch " << global_batch
+        << " (" << local_batch << " on rank 0), " << steps << " steps/epoch, epochs "
+        << start.epoch + 1 << ".." << config.epochs << "\n"
+        << std::flush;
   }
 
   const std::size_t shard_size = data.train.size();
   std::vector<std::uint32_t> order(shard_size);
   std::vector<float> x(net.max_batch() * kImagePixels);
   std::vector<std::uint8_t> labels(net.max_batch());
+  const std::int64_t nan_step = fault_setting("NAN_AT_STEP");
+  std::int64_t global_step = start.global_step;
 
-  for (auto epoch = static_cast<std::size_t>(first_epoch); epoch < config.epochs; ++epoch) {
+  // Rank 0 writes; the finiteness check keeps a diverged model from ever
+  // replacing the last good checkpoint.
+  auto write_checkpoint = [&](std::int64_t epochs_done, std::int64_t step_in_epoch,
+                              const std::array<double, 3>& epoch_sums) {
+    require(std::ranges::all_of(net.params(), [](float w) { return std::isfinite(w); }),
+            "weights are not finite after global step ", global_step,
+            "; not writing a checkpoint (the last one stays as it was)");
+    Checkpoint c;
+    c.widths = net.widths();
+    c.params.assign(net.params().begin(), net.params().end());
+    c.adam_m.assign(adam.first_moment().begin(), adam.first_moment().end());
+    c.adam_v.assign(adam.second_moment().begin(), adam.second_moment().end());
+    c.adam_step = adam.step_count();
+    c.epoch = epochs_done;
+    c.step_in_epoch = step_in_epoch;
+    c.epoch_sums = epoch_sums;
+    c.global_step = global_step;
+    c.world_size = comm.size();
+    c.seed = static_cast<std::int64_t>(config.seed);
+    c.config_text = config_text;
+    c.history = result.history;
+    const std::int64_t crash_epoch = fault_setting("CRASH_IN_CHECKPOINT");
+    return save_run_checkpoint(args.out_dir, c, config.keep_checkpoints, [&] {
+      if (crash_epoch == epochs_done && step_in_epoch == 0) std::raise(SIGKILL);
+    });
+  };
+
+  for (auto epoch = static_cast<std::size_t>(start.epoch); epoch < config.epochs; ++epoch) {
     // The order depends only on (seed, epoch, rank), so a resumed run
     // replays exactly the batches of an uninterrupted one.
     std::iota(order.begin(), order.end(), 0u);
     Rng rng(derive_seed({config.seed, epoch, static_cast<std::uint64_t>(comm.rank())}));
     shuffle(std::span(order), rng);
 
+    const bool resumed_epoch = static_cast<std::int64_t>(epoch) == start.epoch;
+    const std::size_t first_step = resumed_epoch ? static_cast<std::size_t>(start.step_in_epoch) : 0;
+    // loss sum, correct, samples; rank 0 carries the part of a resumed epoch
+    // that ran before the stop.
+    std::array<double, 3> sums{};
+    if (resumed_epoch && leader) sums = start.epoch_sums;
     StepSeconds seconds;
-    double loss_sum = 0, correct = 0, seen = 0;
     const auto epoch_start = Clock::now();
     auto last_progress = epoch_start;
-    for (std::size_t step = 0; step < steps; ++step) {
+    std::size_t stopped_after = 0;
+    for (std::size_t step = first_step; step < steps; ++step) {
       const auto data_start = Clock::now();
       const std::size_t B = batch_at_step(data.info.train_count, global_batch, comm.rank(),
                                           comm.size(), step);
       gather_batch(data.train, std::span(order).subspan(std::min(step * local_batch, shard_size), B),
                    x, labels);
+      if (global_step == nan_step && leader && B > 0) x[0] = std::numeric_limits<float>::quiet_NaN();
       seconds.data += seconds_since(data_start);
       const std::size_t global_B =
           global_batch_at_step(data.info.train_count, global_batch, comm.size(), step);
-      const LossSum loss = data_parallel_step(comm, net, adam, x, labels, B, global_B, seconds);
-      loss_sum += loss.loss;
-      correct += static_cast<double>(loss.correct);
-      seen += static_cast<double>(B);
+      const StepResult r = data_parallel_step(comm, net, adam, x, labels, B, global_B,
+                                              stop_signal_received() != 0, seconds);
+      sums[0] += r.loss.loss;
+      sums[1] += static_cast<double>(r.loss.correct);
+      sums[2] += static_cast<double>(B);
       ++global_step;
+      if (r.stop) {
+        stopped_after = step + 1;
+        break;
+      }
       if (leader && config.progress_seconds > 0 &&
           seconds_since(last_progress) >= config.progress_seconds) {
         last_progress = Clock::now();
         log << "  epoch " << epoch + 1 << "/" << config.epochs << "  step " << step + 1 << "/"
-            << steps << "  rank-0 loss " << (seen > 0 ? loss_sum / seen : 0.0) << "  "
+            << steps << "  rank-0 loss " << (sums[2] > 0 ? sums[0] / sums[2] : 0.0) << "  "
             << format_seconds(seconds_since(epoch_start)) << "\n"
             << std::flush;
       }
+    }
+    if (stopped_after > 0) {
+      // Every rank saw the stop at the same step, so this sum is collective-safe.
+      comm.allreduce_sum(sums);
+      if (leader) {
+        const std::string path = write_checkpoint(static_cast<std::int64_t>(epoch),
+                                                  static_cast<std::int64_t>(stopped_after), sums);
+        log << "stopped by a signal at epoch " << epoch + 1 << " step " << stopped_after << "/"
+            << steps << "; wrote " << path << "; continue with --resume auto\n"
+            << std::flush;
+      }
+      result.stopped = true;
+      result.params.assign(net.params().begin(), net.params().end());
+      return result;
     }
     const double train_seconds = seconds_since(epoch_start);
 
@@ -196,22 +295,25 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     const double eval_seconds = seconds_since(eval_start);
 
     // One sum for the statistics, one max for the timings.
-    std::vector<double> sums(test.values.begin(), test.values.end());
-    sums.insert(sums.end(), {loss_sum, correct, seen});
-    comm.allreduce_sum(sums);
-    std::copy_n(sums.begin(), EvalSums::kSize, test.values.begin());
+    std::vector<double> totals(test.values.begin(), test.values.end());
+    totals.insert(totals.end(), sums.begin(), sums.end());
+    comm.allreduce_sum(totals);
+    std::copy_n(totals.begin(), EvalSums::kSize, test.values.begin());
     std::vector<double> times = {train_seconds, seconds.data, seconds.compute + seconds.optimizer,
                                  seconds.comm, eval_seconds};
     comm.allreduce_max(times);
     require(comm.agree(hash_floats(net.params())), "rank ", comm.rank(), " on ", comm.host(),
             ": weights differ between ranks after epoch ", epoch + 1,
             " (non-deterministic BLAS or a corrupted allreduce); stopping");
+    const double train_count = totals[EvalSums::kSize + 2];
+    require(train_count == static_cast<double>(data.info.train_count), "epoch ", epoch + 1,
+            ": the ranks trained on ", train_count, " samples, expected every one of ",
+            data.info.train_count, " exactly once");
 
     EpochMetrics m;
     m.epoch = static_cast<std::int64_t>(epoch + 1);
-    const double train_count = sums[EvalSums::kSize + 2];
-    m.train_loss = sums[EvalSums::kSize] / train_count;
-    m.train_acc = sums[EvalSums::kSize + 1] / train_count;
+    m.train_loss = totals[EvalSums::kSize] / train_count;
+    m.train_acc = totals[EvalSums::kSize + 1] / train_count;
     m.test_loss = test.mean_loss();
     m.test_acc = test.accuracy();
     m.epoch_seconds = times[0];
@@ -219,7 +321,8 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     m.compute_seconds = times[2];
     m.comm_seconds = times[3];
     m.eval_seconds = times[4];
-    m.samples_per_second = train_count / times[0];
+    m.samples_per_second = static_cast<double>(steps - first_step) /
+                           static_cast<double>(steps) * train_count / times[0];
     m.learning_rate = learning_rate;
     m.world_size = comm.size();
     require(std::isfinite(m.train_loss) && std::isfinite(m.test_loss), "epoch ", epoch + 1,
@@ -238,19 +341,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
       log << line << std::flush;
       write_metrics_csv(args.out_dir + "/metrics.csv", result.history);
       if ((epoch + 1) % config.checkpoint_every == 0 || epoch + 1 == config.epochs) {
-        Checkpoint checkpoint;
-        checkpoint.widths = net.widths();
-        checkpoint.params.assign(net.params().begin(), net.params().end());
-        checkpoint.adam_m.assign(adam.first_moment().begin(), adam.first_moment().end());
-        checkpoint.adam_v.assign(adam.second_moment().begin(), adam.second_moment().end());
-        checkpoint.adam_step = adam.step_count();
-        checkpoint.epoch = m.epoch;
-        checkpoint.global_step = global_step;
-        checkpoint.world_size = comm.size();
-        checkpoint.seed = static_cast<std::int64_t>(config.seed);
-        checkpoint.config_text = config_text;
-        checkpoint.history = result.history;
-        save_checkpoint(args.out_dir + "/checkpoint.h5", checkpoint);
+        write_checkpoint(m.epoch, 0, {});
       }
     }
   }

@@ -3,7 +3,11 @@
 // file, fsync, rename); loads validate version, shapes and a content checksum.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -18,7 +22,9 @@ struct Checkpoint {
   std::vector<float> params;        // flat: per layer kernel [in,out] then bias [out]
   std::vector<float> adam_m, adam_v;  // same layout as params
   std::int64_t adam_step = 0;
-  std::int64_t epoch = 0;  // epochs completed
+  std::int64_t epoch = 0;          // epochs completed
+  std::int64_t step_in_epoch = 0;  // steps of epoch + 1 already taken (a stop mid-epoch)
+  std::array<double, 3> epoch_sums{};  // loss sum, correct, samples of those steps, all ranks
   std::int64_t global_step = 0;
   std::int64_t world_size = 0;
   std::int64_t seed = 0;
@@ -27,7 +33,24 @@ struct Checkpoint {
 };
 
 // Writes path atomically: a crash mid-write leaves any previous file intact.
-void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+// before_rename runs after the temporary file is complete and synced (tests
+// use it to crash at the worst moment).
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint,
+                     const std::function<void()>& before_rename = {});
+
+// In a run directory: writes dir/checkpoint-<global_step>.h5 atomically, points
+// the hard link dir/checkpoint.h5 at it, and deletes all but the newest `keep`
+// numbered files. Returns the numbered path.
+std::string save_run_checkpoint(const std::string& dir, const Checkpoint& checkpoint,
+                                std::size_t keep, const std::function<void()>& before_rename = {});
+
+struct FoundCheckpoint {
+  std::string path;
+  Checkpoint checkpoint;
+};
+// The newest numbered checkpoint in dir that loads and validates; files that
+// fail are reported on log and skipped. nullopt when none is usable.
+std::optional<FoundCheckpoint> find_newest_checkpoint(const std::string& dir, std::ostream& log);
 
 // Reads and validates path; throws Error naming the file and what is wrong.
 Checkpoint load_checkpoint(const std::string& path);

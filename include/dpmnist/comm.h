@@ -42,6 +42,7 @@ class Comm {
   // Overwrites values on every rank with root's.
   void broadcast(std::span<float> values, int root = 0) const;
   void broadcast(std::span<std::uint8_t> values, int root = 0) const;
+  void broadcast(std::string& text, int root = 0) const;
 
   // True on every rank iff every rank passed the same value.
   bool agree(std::uint64_t value) const;

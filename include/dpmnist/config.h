@@ -22,6 +22,7 @@ struct TrainConfig {
   AdamSettings adam;                        // optimizer.*
   std::uint64_t seed = 42;                  // train.seed
   std::size_t checkpoint_every = 1;         // output.checkpoint_every (epochs)
+  std::size_t keep_checkpoints = 3;         // output.keep_checkpoints
   double progress_seconds = 5.0;            // output.progress_seconds
   std::size_t eval_batch = 1000;            // eval.batch
   int blas_threads = 1;                     // runtime.blas_threads
@@ -42,7 +43,7 @@ struct TrainArgs {
   std::string config_path;  // --config
   std::string data_path;    // --data
   std::string out_dir;      // --out
-  std::string resume;       // --resume: a checkpoint path, or empty
+  std::string resume;       // --resume: a checkpoint path, "auto", or empty
   bool help = false;
   std::string usage;
 };

@@ -24,8 +24,11 @@ class Network {
 
   std::span<float> params() { return params_; }
   std::span<const float> params() const { return params_; }
-  std::span<float> grads() { return grads_; }
-  std::span<const float> grads() const { return grads_; }
+  std::span<float> grads() { return std::span<float>(grads_).first(params_.size()); }
+  std::span<const float> grads() const { return std::span<const float>(grads_).first(params_.size()); }
+  // grads() plus one spare float after them, the trainer's control word: it
+  // travels in the same allreduce, so ranks can agree on stopping for free.
+  std::span<float> grads_and_control() { return grads_; }
   // Slices of params()/grads() for layer l: kernel [in,out], bias [out].
   std::span<float> kernel(std::size_t l) { return slice(params_, l, false); }
   std::span<float> bias(std::size_t l) { return slice(params_, l, true); }
@@ -34,6 +37,7 @@ class Network {
 
   // Glorot-uniform kernels (limit sqrt(6/(in+out)), Keras's default), zero biases.
   void init_glorot(std::uint64_t seed);
+  // Zeroes grads_and_control() with one memset.
   void zero_grads();
 
   // x [B,input] in; returns logits [B,classes], valid until the next forward.

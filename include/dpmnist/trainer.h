@@ -22,22 +22,30 @@ struct StepSeconds {
   double data = 0, compute = 0, comm = 0, optimizer = 0;
 };
 
+struct StepResult {
+  LossSum loss;       // this rank's (unscaled) loss sum and correct count
+  bool stop = false;  // some rank asked to stop: every rank sees the same value
+};
+
 // One synchronised step. x [B,784] and labels [B] are this rank's batch (B may
 // be 0 near the end of a short shard); global_batch is the number of samples
 // all ranks take together this step. Zeroes the gradients, accumulates this
-// rank's share scaled by 1/global_batch, sums over ranks, runs Adam.
-// Returns this rank's (unscaled) loss sum and correct count; adds times to seconds.
-LossSum data_parallel_step(const Comm& comm, Network& net, Adam& adam, std::span<const float> x,
-                           std::span<const std::uint8_t> labels, std::size_t batch,
-                           std::size_t global_batch, StepSeconds& seconds);
+// rank's share scaled by 1/global_batch, sums over ranks (with this rank's
+// stop request in the same allreduce), runs Adam. Adds times to seconds.
+StepResult data_parallel_step(const Comm& comm, Network& net, Adam& adam, std::span<const float> x,
+                              std::span<const std::uint8_t> labels, std::size_t batch,
+                              std::size_t global_batch, bool stop_requested, StepSeconds& seconds);
 
 struct TrainResult {
   std::vector<EpochMetrics> history;  // every epoch, resumed ones included
   std::vector<float> params;          // final weights (identical on every rank)
+  bool stopped = false;  // a stop signal ended the run early, after a checkpoint
 };
 
 // The whole run of dpmnist-train: load shards, initialise or resume, train,
 // evaluate and checkpoint each epoch. Rank 0 writes files and prints to log.
+// A SIGUSR1/SIGTERM (see stop_signal.h) on any rank ends it at the next step
+// with a checkpoint and stopped = true.
 TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& log);
 
 }  // namespace dpmnist

@@ -4,6 +4,7 @@
 #include "dpmnist/comm.h"
 #include "dpmnist/config.h"
 #include "dpmnist/error.h"
+#include "dpmnist/stop_signal.h"
 #include "dpmnist/trainer.h"
 
 int main(int argc, char** argv) {
@@ -15,7 +16,9 @@ int main(int argc, char** argv) {
       if (comm.rank() == 0) std::cout << args.usage;
       return 0;
     }
+    dpmnist::install_stop_handlers();
     const dpmnist::TrainResult result = dpmnist::run_training(comm, args, std::cout);
+    if (result.stopped) return dpmnist::kExitStopped;
     if (comm.rank() == 0 && !result.history.empty()) {
       const dpmnist::EpochMetrics& last = result.history.back();
       std::cout << "done: test accuracy " << last.test_acc << ", wrote " << args.out_dir

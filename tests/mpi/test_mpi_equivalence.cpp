@@ -47,10 +47,10 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
       for (std::size_t i = 0; i < b; ++i) rows.push_back(static_cast<std::uint32_t>(shard.begin + step * local + i));
     }
     gather_batch(digits, rows, x, labels);
-    const LossSum loss = data_parallel_step(comm, net, adam, x, labels, rows.size(),
-                                            global_batch_at_step(count, global_batch, world_size, step),
-                                            seconds);
-    result.loss_sum += loss.loss;
+    const StepResult step_result = data_parallel_step(
+        comm, net, adam, x, labels, rows.size(),
+        global_batch_at_step(count, global_batch, world_size, step), false, seconds);
+    result.loss_sum += step_result.loss.loss;
   }
   result.params.assign(net.params().begin(), net.params().end());
   return result;

@@ -3,6 +3,7 @@
 // after epoch k and resumed equals an uninterrupted run bitwise.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "dpmnist/comm.h"
 #include "dpmnist/config.h"
 #include "dpmnist/error.h"
+#include "dpmnist/stop_signal.h"
 #include "dpmnist/trainer.h"
 #include "support/fixtures.h"
 
@@ -92,6 +94,37 @@ TEST(Train, ResumeAfterEpochKEqualsAnUninterruptedRunBitwise) {
   const TrainResult resumed = run_training(comm, resumed_args, log);
   EXPECT_EQ(resumed.params, whole.params) << "resume must replay the same batches and Adam state";
   ASSERT_EQ(resumed.history.size(), 3u);
+  EXPECT_EQ(resumed.history[2].test_acc, whole.history[2].test_acc);
+}
+
+TEST(Train, AStopSignalOnOneRankCheckpointsMidEpochAndResumeAutoEqualsUninterrupted) {
+  const Comm comm;
+  const std::string dir = shared_dir(comm, "stop");
+  const std::string data = make_data(comm, dir);
+  std::ostringstream log;
+  const TrainResult whole = run_training(comm, tiny_args(data, dir + "/whole", 3), log);
+
+  // Only the last rank is signalled; all must stop after the same step.
+  install_stop_handlers();
+  if (comm.rank() == comm.size() - 1) std::raise(SIGUSR1);
+  TrainArgs args = tiny_args(data, dir + "/stopped", 3);
+  args.resume = "auto";  // nothing there yet: starts fresh
+  const TrainResult stopped = run_training(comm, args, log);
+  reset_stop_signal();
+  EXPECT_TRUE(stopped.stopped);
+  EXPECT_TRUE(stopped.history.empty()) << "stopped after the first step of epoch 1";
+  comm.barrier();
+  if (comm.rank() == 0) {
+    const Checkpoint mid = load_checkpoint(dir + "/stopped/checkpoint.h5");
+    EXPECT_EQ(mid.epoch, 0);
+    EXPECT_EQ(mid.step_in_epoch, 1);
+    EXPECT_EQ(mid.global_step, 1);
+  }
+  const TrainResult resumed = run_training(comm, args, log);
+  EXPECT_FALSE(resumed.stopped);
+  EXPECT_EQ(resumed.params, whole.params) << "a mid-epoch resume must replay the same steps";
+  ASSERT_EQ(resumed.history.size(), 3u);
+  EXPECT_NEAR(resumed.history[0].train_loss, whole.history[0].train_loss, 1e-12);
   EXPECT_EQ(resumed.history[2].test_acc, whole.history[2].test_acc);
 }
 

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "dpmnist/checkpoint.h"
 #include "dpmnist/hdf5_file.h"
@@ -102,19 +103,25 @@ TEST(Checkpoint, CorruptedTruncatedAndForeignFilesAreRejectedWithTheirName) {
   EXPECT_NE(error_of(tampered).find("checksum"), std::string::npos);
   EXPECT_NE(error_of(tampered).find("tampered.h5"), std::string::npos);
 
-  // Flip bytes in the middle of the file: either HDF5 or the checksum objects.
+  // Overwrite bytes of the stored weights on disk (where HDF5 keeps the
+  // contiguous data of dense_0/kernel), as a failing disk would.
   const std::string flipped = dir + "/flipped.h5";
   std::filesystem::copy_file(path, flipped);
+  haddr_t offset = HADDR_UNDEF;
+  {
+    const hid_t file = H5Fopen(flipped.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    const hid_t dataset = H5Dopen2(file, "/model/dense_0/kernel", H5P_DEFAULT);
+    offset = H5Dget_offset(dataset);
+    H5Dclose(dataset);
+    H5Fclose(file);
+  }
+  ASSERT_NE(offset, HADDR_UNDEF);
   {
     std::fstream f(flipped, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(0, std::ios::end);
-    const auto size = static_cast<std::streamoff>(f.tellg());
-    // Weights are the bulk of the file; overwrite a run of them.
-    for (std::streamoff at = size / 3; at < size / 3 + 64; ++at) {
-      f.seekp(at);
-      f.put('\x7f');
-    }
+    f.seekp(static_cast<std::streamoff>(offset) + 8);
+    f.write("\x7f\x7f\x7f\x7f", 4);
   }
+  EXPECT_NE(error_of(flipped).find("checksum"), std::string::npos) << error_of(flipped);
   EXPECT_NE(error_of(flipped).find("flipped.h5"), std::string::npos);
 
   const std::string truncated = dir + "/truncated.h5";
@@ -137,4 +144,44 @@ TEST(Checkpoint, ASaveThatFailsLeavesThePreviousFileIntact) {
   bad.adam_m.pop_back();  // inconsistent: rejected before anything is written
   EXPECT_THROW(save_checkpoint(path, bad), std::exception);
   EXPECT_EQ(load_checkpoint(path).params, good.params);
+}
+
+TEST(Checkpoint, RunDirectoryKeepsTheNewestKAndFallsBackPastACorruptedOne) {
+  const std::string dir = test::make_temp_dir("ckpt");
+  Checkpoint c = sample_checkpoint();
+  std::vector<std::string> written;
+  for (std::int64_t step = 10; step <= 40; step += 10) {
+    c.global_step = step;
+    c.params[0] = static_cast<float>(step);
+    written.push_back(save_run_checkpoint(dir, c, 3));
+  }
+  EXPECT_FALSE(std::filesystem::exists(written[0])) << "only the newest 3 are kept";
+  for (std::size_t i = 1; i < written.size(); ++i) EXPECT_TRUE(std::filesystem::exists(written[i]));
+  EXPECT_EQ(load_checkpoint(dir + "/checkpoint.h5").global_step, 40);
+
+  std::ostringstream log;
+  auto found = find_newest_checkpoint(dir, log);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->checkpoint.global_step, 40);
+
+  // Corrupt the newest: the search reports it and takes the one before.
+  std::filesystem::resize_file(written[3], std::filesystem::file_size(written[3]) / 2);
+  found = find_newest_checkpoint(dir, log);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->checkpoint.global_step, 30);
+  EXPECT_EQ(found->checkpoint.params[0], 30.0f);
+  EXPECT_NE(log.str().find(written[3]), std::string::npos) << log.str();
+
+  EXPECT_FALSE(find_newest_checkpoint(test::make_temp_dir("empty"), log).has_value());
+}
+
+TEST(Checkpoint, MidEpochPositionRoundTrips) {
+  const std::string path = test::make_temp_dir("ckpt") + "/checkpoint.h5";
+  Checkpoint c = sample_checkpoint();
+  c.step_in_epoch = 123;
+  c.epoch_sums = {45.5, 300, 400};
+  save_checkpoint(path, c);
+  const Checkpoint r = load_checkpoint(path);
+  EXPECT_EQ(r.step_in_epoch, 123);
+  EXPECT_EQ(r.epoch_sums, c.epoch_sums);
 }
