@@ -39,7 +39,7 @@ struct Shards {
 };
 
 Shards load_shards(const Comm& comm, const std::string& path) {
-  require(std::filesystem::exists(path), "rank ", comm.rank(), " on ", comm.host(), ": data file ",
+  require(std::filesystem::exists(path), "data file ",
           path, " does not exist; make it with data/fetch_mnist.sh && build/bin/dpmnist-prepare",
           " --raw data/raw --out ", path);
   H5File file = H5File::open_read_parallel(path, comm.raw());

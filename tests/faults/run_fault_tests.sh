@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Fault tests of dpmnist-train under mpirun, on synthetic data. Each fault must
+# end the job (never hang: every launch runs under `timeout`), leave a valid
+# checkpoint, and --resume auto must then reach the final weights of an
+# uninterrupted run bitwise. Prints a table: fault, outcome, seconds, weights.
+#   tests/faults/run_fault_tests.sh BUILD_BIN SOURCE_DIR
+set -uo pipefail
+bin=$1
+src=$2
+work=$(mktemp -d "${TMPDIR:-/tmp}/dpmnist-faults.XXXXXX")
+trap 'pkill -9 -f "$work" 2>/dev/null; rm -rf "$work"' EXIT
+mpi=(mpirun --oversubscribe --bind-to none)
+[ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
+export OPENBLAS_NUM_THREADS=1
+epochs=6
+base=("$bin/dpmnist-train" --config "$src/configs/seed.ini" --model.hidden=32
+      --train.batch_size=8 --train.epochs=$epochs --output.progress_seconds=0)
+train=("${base[@]}" --data "$work/data.h5")
+failures=0
+rows=()
+
+record() {  # fault, outcome, seconds, weights
+  rows+=("| $1 | $2 | $3 | $4 |")
+}
+fail() {
+  echo "FAIL: $*" >&2
+  failures=$((failures + 1))
+}
+weights() {
+  "$bin/dpmnist-eval" --checkpoint "$1/checkpoint.h5" --data "$work/data.h5" --json 2>/dev/null |
+    sed -n 's/.*"weights_fnv1a": "\([0-9a-f]*\)".*/\1/p'
+}
+epoch_of() {
+  "$bin/dpmnist-eval" --checkpoint "$1" --data "$work/data.h5" --json 2>/dev/null |
+    sed -n 's/.*"epoch": \([0-9]*\),.*/\1/p'
+}
+now() { date +%s.%N; }
+since() { awk "BEGIN { printf \"%.1f\", $(now) - $1 }"; }
+# PIDs of processes whose command name is $1 and whose command line has $2.
+pids_of() {
+  pgrep -f -- "$2" | while read -r p; do [ "$(cat /proc/$p/comm 2>/dev/null)" = "$1" ] && echo "$p"; done
+}
+# Waits (at most 60 s) until file $1 exists.
+wait_for() {
+  for _ in $(seq 600); do [ -e "$1" ] && return 0; sleep 0.1; done
+  return 1
+}
+resume_matches() {  # run dir: resume to the end and compare with the reference
+  timeout 120 "${mpi[@]}" -np 2 "${train[@]}" --out "$1" --resume auto > "$1.resume.log" 2>&1 ||
+    { fail "resume in $1 failed"; cat "$1.resume.log" >&2; echo "resume failed"; return; }
+  if [ "$(weights "$1")" = "$reference" ]; then echo "yes"; else fail "$1: weights differ"; echo "NO"; fi
+}
+
+"$bin/make_synthetic_data" "$work/data.h5" 20000 500 || exit 1
+"$bin/make_synthetic_data" "$work/odd.h5" 2003 57 || exit 1
+
+# The uninterrupted reference at 2 ranks.
+timeout 120 "${mpi[@]}" -np 2 "${train[@]}" --out "$work/reference" > "$work/reference.log" 2>&1 ||
+  { cat "$work/reference.log"; exit 1; }
+reference=$(weights "$work/reference")
+echo "reference: $epochs epochs at 2 ranks, weights fnv1a $reference"
+
+# 1. SIGKILL one rank mid-run.
+t0=$(now)
+timeout 120 "${mpi[@]}" -np 2 "${train[@]}" --out "$work/kill" > "$work/kill.log" 2>&1 &
+launcher=$!
+wait_for "$work/kill/checkpoint.h5" || fail "no checkpoint before the kill"
+victim=$(pids_of dpmnist-train "--out $work/kill" | tail -1)
+t0=$(now)
+kill -9 "$victim"
+wait "$launcher"; code=$?
+took=$(since "$t0")
+[ "$code" != 0 ] && [ "$code" != 124 ] || fail "killed rank: exit $code (124 = hung until timeout)"
+grep -q "signal 9\|Killed\|exited on signal" "$work/kill.log" || fail "killed rank: no message"
+record "SIGKILL of one rank mid-epoch" "job ended, exit $code, mpirun reported the dead rank" "$took" \
+  "$(resume_matches "$work/kill")"
+
+# 2. Crash (SIGKILL of rank 0) between writing the epoch-3 checkpoint and its rename.
+t0=$(now)
+DPMNIST_FAULT_CRASH_IN_CHECKPOINT=3 timeout 120 "${mpi[@]}" -x DPMNIST_FAULT_CRASH_IN_CHECKPOINT \
+  -np 2 "${train[@]}" --out "$work/crash" > "$work/crash.log" 2>&1; code=$?
+took=$(since "$t0")
+[ "$code" != 0 ] && [ "$code" != 124 ] || fail "crash in checkpoint: exit $code"
+ls "$work/crash"/*.tmp > /dev/null 2>&1 || fail "crash in checkpoint: no half-written .tmp left"
+[ "$(epoch_of "$work/crash/checkpoint.h5")" = 2 ] || fail "crash in checkpoint: checkpoint.h5 is not epoch 2"
+record "crash between checkpoint write and rename" \
+  "exit $code; .tmp left, checkpoint.h5 still the valid epoch 2" "$took" "$(resume_matches "$work/crash")"
+
+# 3. Corrupted newest checkpoint: --resume auto reports it and falls back.
+cp -r "$work/reference" "$work/corrupt"
+newest=$(ls "$work/corrupt"/checkpoint-*.h5 | sort | tail -1)
+truncate -s 5000 "$newest"
+rm -f "$work/corrupt/checkpoint.h5"
+t0=$(now)
+result=$(resume_matches "$work/corrupt")
+grep -q "skipping unusable checkpoint: .*$(basename "$newest")" "$work/corrupt.resume.log" ||
+  fail "corrupted checkpoint: not reported"
+record "newest checkpoint truncated" "reported, resumed from the one before" "$(since "$t0")" "$result"
+
+# 4. One rank given a missing data path.
+t0=$(now)
+timeout 60 "${mpi[@]}" -np 1 "${train[@]}" --out "$work/path" : \
+  -np 1 "${base[@]}" --out "$work/path" --data "$work/absent.h5" > "$work/path.log" 2>&1; code=$?
+took=$(since "$t0")
+[ "$code" != 0 ] && [ "$code" != 124 ] || fail "missing path on one rank: exit $code"
+grep -q "\[rank 1 on .*absent.h5" "$work/path.log" || fail "missing path: message lacks rank, host or file"
+record "rank 1 given a missing data file" "exit $code: $(grep -o '\[rank 1 on [^]]*\] error: [^;]*' "$work/path.log" | head -1)" "$took" "n/a"
+
+# 5. Configuration mismatch between ranks.
+t0=$(now)
+timeout 60 "${mpi[@]}" -np 1 "${train[@]}" --out "$work/config" : \
+  -np 1 "${train[@]}" --out "$work/config" --optimizer.learning_rate=0.002 > "$work/config.log" 2>&1; code=$?
+took=$(since "$t0")
+[ "$code" != 0 ] && [ "$code" != 124 ] || fail "config mismatch: exit $code"
+grep -q "different configurations" "$work/config.log" || fail "config mismatch: not reported"
+record "ranks with different configurations" "exit $code: the ranks parsed different configurations" "$took" "n/a"
+
+# 6. NaN injected into rank 0's batch in epoch 3 (global step 2600 of 1250 per epoch).
+t0=$(now)
+DPMNIST_FAULT_NAN_AT_STEP=2600 timeout 120 "${mpi[@]}" -x DPMNIST_FAULT_NAN_AT_STEP -np 2 "${train[@]}" \
+  --out "$work/nan" > "$work/nan.log" 2>&1; code=$?
+took=$(since "$t0")
+[ "$code" != 0 ] && [ "$code" != 124 ] || fail "NaN: exit $code"
+grep -q "not finite" "$work/nan.log" || fail "NaN: no message"
+[ "$(epoch_of "$work/nan/checkpoint.h5")" = 2 ] || fail "NaN: the epoch-2 checkpoint was overwritten"
+record "NaN in the loss (epoch 3)" "exit $code: loss is not finite; checkpoint.h5 still epoch 2" "$took" \
+  "$(resume_matches "$work/nan")"
+
+# 7. A stop signal (SIGUSR1 to mpirun, forwarded to every rank).
+t0=$(now)
+timeout 120 "${mpi[@]}" -np 2 "${train[@]}" --out "$work/usr1" > "$work/usr1.log" 2>&1 &
+launcher=$!
+wait_for "$work/usr1/checkpoint.h5"
+mpirun_pid=$(pids_of mpirun "--out $work/usr1" | head -1)
+t0=$(now)
+kill -USR1 "$mpirun_pid"
+wait "$launcher"; code=$?
+took=$(since "$t0")
+[ "$code" = 75 ] || fail "SIGUSR1: exit $code, expected 75"
+grep -q "stopped by a signal" "$work/usr1.log" || fail "SIGUSR1: no stop message"
+record "SIGUSR1 (preemption warning)" "exit $code after $(grep -o 'stopped by a signal at epoch [0-9]* step [0-9/]*' "$work/usr1.log")" \
+  "$took" "$(resume_matches "$work/usr1")"
+
+# 8. srun without PMI: SLURM says 2 tasks, MPI sees 1.
+SLURM_NTASKS=2 timeout 30 "${train[@]}" --out "$work/pmi" > "$work/pmi.log" 2>&1; code=$?
+[ "$code" != 0 ] && grep -q "no PMI" "$work/pmi.log" || fail "srun without PMI: not detected (exit $code)"
+record "SLURM_NTASKS=2 but a world of 1 (srun without PMI)" "exit $code: explained, no training" "-" "n/a"
+
+# 9. Uneven shards: 2003 digits at 3 and 5 ranks (the trainer checks every
+# sample is seen exactly once per epoch).
+for np in 3 5; do
+  t0=$(now)
+  timeout 120 "${mpi[@]}" -np $np "$bin/dpmnist-train" --config "$src/configs/seed.ini" \
+    --data "$work/odd.h5" --out "$work/odd$np" --model.hidden=32 --train.batch_size=8 \
+    --train.epochs=2 > "$work/odd$np.log" 2>&1; code=$?
+  [ "$code" = 0 ] && grep -q "epoch 2/2" "$work/odd$np.log" || { fail "np=$np on 2003 digits: exit $code"; cat "$work/odd$np.log" >&2; }
+  record "np=$np on 2003 digits (uneven shards)" "exit $code, 2 epochs, each digit once per epoch" "$(since "$t0")" "n/a"
+done
+
+echo
+echo "| fault | what happened | seconds to end | resumed weights identical |"
+echo "|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+if [ "$failures" = 0 ]; then echo "fault tests: all passed"; else echo "fault tests: $failures failed"; exit 1; fi
