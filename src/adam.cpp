@@ -10,6 +10,24 @@ namespace dpmnist {
 Adam::Adam(std::size_t size, AdamSettings settings)
     : settings_(settings), m_(size, 0.0f), v_(size, 0.0f) {}
 
+namespace {
+
+// The update over n floats. Cloned for AVX-512 and AVX2 where the CPU has them
+// (16 or 8 floats per sqrt/div instead of 4). All clones round identically:
+// IEEE sqrt and division, and no FMA contraction (-ffp-contract=off), so ranks
+// on nodes of different CPU generations still take the same step.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void adam_update(
+    float* __restrict p, float* __restrict m, float* __restrict v, const float* __restrict g,
+    std::size_t n, float b1, float b2, float lr, float eps, float correction1, float correction2) {
+  for (std::size_t i = 0; i < n; ++i) {
+    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+    p[i] -= lr * (m[i] * correction1) / (std::sqrt(v[i] * correction2) + eps);
+  }
+}
+
+}  // namespace
+
 void Adam::step(std::span<float> params, std::span<const float> grads) {
   require(params.size() == m_.size() && grads.size() == m_.size(), "adam: ", params.size(),
           " params and ", grads.size(), " grads for an optimizer of ", m_.size());
@@ -18,17 +36,8 @@ void Adam::step(std::span<float> params, std::span<const float> grads) {
   // Bias corrections in double: 1 - 0.999^t loses digits in float for small t.
   const auto correction1 = static_cast<float>(1.0 / (1.0 - std::pow(double{settings_.beta1}, t)));
   const auto correction2 = static_cast<float>(1.0 / (1.0 - std::pow(double{settings_.beta2}, t)));
-  const float b1 = settings_.beta1, b2 = settings_.beta2;
-  const float lr = settings_.learning_rate, eps = settings_.epsilon;
-  float* p = params.data();
-  float* m = m_.data();
-  float* v = v_.data();
-  const float* g = grads.data();
-  for (std::size_t i = 0, n = m_.size(); i < n; ++i) {
-    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-    p[i] -= lr * (m[i] * correction1) / (std::sqrt(v[i] * correction2) + eps);
-  }
+  adam_update(params.data(), m_.data(), v_.data(), grads.data(), m_.size(), settings_.beta1,
+              settings_.beta2, settings_.learning_rate, settings_.epsilon, correction1, correction2);
 }
 
 void Adam::restore(std::span<const float> m, std::span<const float> v, std::int64_t step) {

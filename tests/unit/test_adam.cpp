@@ -58,3 +58,32 @@ TEST(Adam, RejectsMismatchedSizes) {
   std::vector<float> params(3), grads(2);
   EXPECT_THROW(adam.step(params, grads), std::exception);
 }
+
+// The vectorised clone this CPU runs must round exactly like plain scalar
+// float code (no FMA contraction), or ranks on different CPUs would drift.
+TEST(Adam, VectorisedUpdateIsBitwiseEqualToScalarFloatCode) {
+  const std::size_t n = 1003;  // not a multiple of any vector width
+  AdamSettings s;
+  Adam adam(n, s);
+  std::vector<float> params(n), grads(n), p(n), m(n, 0.0f), v(n, 0.0f);
+  for (std::size_t i = 0; i < n; ++i) {
+    params[i] = p[i] = std::sin(static_cast<float>(i));
+    grads[i] = 0.01f * std::cos(static_cast<float>(3 * i));
+  }
+  for (int t = 1; t <= 4; ++t) {
+    adam.step(params, grads);
+    const auto c1 = static_cast<float>(1.0 / (1.0 - std::pow(double{s.beta1}, t)));
+    const auto c2 = static_cast<float>(1.0 / (1.0 - std::pow(double{s.beta2}, t)));
+    for (std::size_t i = 0; i < n; ++i) {
+      volatile float mi = s.beta1 * m[i] + (1.0f - s.beta1) * grads[i];
+      volatile float gg = (1.0f - s.beta2) * grads[i] * grads[i];
+      volatile float vi = s.beta2 * v[i] + gg;
+      m[i] = mi;
+      v[i] = vi;
+      volatile float root = std::sqrt(v[i] * c2);
+      volatile float step = s.learning_rate * (m[i] * c1) / (root + s.epsilon);
+      p[i] -= step;
+    }
+    for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(params[i], p[i]) << "step " << t << " i " << i;
+  }
+}
