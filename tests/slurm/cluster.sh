@@ -5,8 +5,10 @@
 #   tests/slurm/cluster.sh start DIR [CPUS]   prints the SLURM_CONF line to export
 #   tests/slurm/cluster.sh stop DIR           stops the daemons by the PIDs it recorded
 # Sourced (as run_slurm_tests.sh does), it only defines cluster_start DIR CPUS
-# and cluster_stop DIR; daemons started that way get TERM if the sourcing shell
-# dies (a CTest timeout kills it), so none outlives the test.
+# and cluster_stop DIR; then a detached watcher stops the cluster if the sourcing
+# shell dies without doing so (a CTest timeout kills it), so nothing outlives it.
+# Every daemon, and every slurmstepd they fork, carries DPMNIST_TEST_CLUSTER=DIR
+# in its environment: that marker, not a process name, finds what is left over.
 # Needs root (slurmd starts job steps as their owner) and the Debian packages
 # slurmctld slurmd slurm-client munge (tools/install_deps.sh --tests).
 
@@ -36,17 +38,52 @@ cluster_log_tail() {
   done
 }
 
-# cluster_daemon DIR NAME COMMAND...: in the background, output to log/NAME.out,
-# PID to pids/NAME; tied to this shell's life when CLUSTER_TIED=1
+# cluster_daemon DIR NAME COMMAND...: in the background with the marker,
+# output to log/NAME.out, PID to pids/NAME
 cluster_daemon() {
   local dir=$1 name=$2
   shift 2
-  if [ "${CLUSTER_TIED:-0}" = 1 ]; then
-    setpriv --pdeathsig TERM "$@" < /dev/null > "$dir/log/$name.out" 2>&1 &
-  else
-    "$@" < /dev/null > "$dir/log/$name.out" 2>&1 &
-  fi
+  DPMNIST_TEST_CLUSTER=$dir "$@" < /dev/null > "$dir/log/$name.out" 2>&1 &
   echo $! > "$dir/pids/$name"
+}
+
+# cluster_sweep DIR: KILLs what the cluster left behind: processes carrying its
+# marker (a slurmstepd whose job outlived slurmd) and all their descendants.
+cluster_sweep() {
+  local dir=$1 e pid roots=() all
+  for e in /proc/[0-9]*/environ; do
+    pid=${e#/proc/}
+    pid=${pid%/environ}
+    if tr '\0' '\n' < "$e" 2> /dev/null | grep -qxF "DPMNIST_TEST_CLUSTER=$dir"; then
+      roots+=("$pid")
+    fi
+  done
+  [ ${#roots[@]} -gt 0 ] || return 0
+  all=$(ps -eo pid=,ppid= | awk -v roots="${roots[*]}" '
+    BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1 }
+    { parent[$1] = $2 }
+    END {
+      do { grew = 0
+           for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; grew = 1 }
+      } while (grew)
+      for (p in keep) print p
+    }')
+  cluster_say "killing what the test cluster left running:"
+  # shellcheck disable=SC2086
+  ps -o pid=,args= -p "$(echo $all | tr ' ' ,)" >&2 || true
+  # shellcheck disable=SC2086
+  kill -KILL $all 2> /dev/null || true
+}
+
+# cluster_watch DIR OWNER_PID: runs detached; once OWNER_PID is gone, stops the
+# cluster unless its owner already did (pids/ removed).
+cluster_watch() {
+  local dir=$1 owner=$2
+  while [ -d "$dir/pids" ] && kill -0 "$owner" 2> /dev/null; do sleep 1; done
+  if [ -d "$dir/pids" ]; then
+    cluster_say "owner $owner ended without stopping the cluster: stopping it"
+    cluster_stop "$dir"
+  fi
 }
 
 # cluster_start DIR CPUS: returns non-zero with the reason on stderr (and
@@ -57,7 +94,7 @@ cluster_start() {
     cluster_say "error: must run as root (slurmd starts job steps as their owner); uid is $(id -u)"
     return 1
   fi
-  for need in munged mungekey slurmctld slurmd sbatch srun scontrol squeue sinfo scancel setpriv; do
+  for need in munged mungekey slurmctld slurmd sbatch srun scontrol squeue sinfo scancel setsid; do
     if ! command -v "$need" > /dev/null; then
       cluster_say "error: '$need' not found; install the packages: bash tools/install_deps.sh --tests" \
         "(apt-get install slurmctld slurmd slurm-client munge)"
@@ -78,6 +115,10 @@ cluster_start() {
     return 1
   fi
   chmod 0600 "$dir/munge/munge.key"
+  if [ "${BASH_SOURCE[0]}" != "$0" ]; then
+    # sourced: a watcher outside this process tree, so a kill of the tree spares it
+    (setsid bash "${BASH_SOURCE[0]}" watch "$dir" $$ < /dev/null > "$dir/log/watch.out" 2>&1 &)
+  fi
   cluster_daemon "$dir" munged munged -F --force --socket="$dir/munge/munge.socket" \
     --key-file="$dir/munge/munge.key" --log-file="$dir/log/munged.log" \
     --pid-file="$dir/munge/munged.pid" --seed-file="$dir/munge/munged.seed"
@@ -148,6 +189,7 @@ cluster_stop() {
     fi
     rm -f "$dir/pids/$name"
   done
+  cluster_sweep "$dir"
   rmdir "$dir/pids" 2> /dev/null || true
   cluster_say "stopped munged, slurmctld, slurmd (files in $dir)"
 }
@@ -166,6 +208,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       echo "export SLURM_CONF=$cluster_dir/slurm.conf"
       ;;
     stop) cluster_stop "$cluster_dir" ;;
+    watch) cluster_watch "$cluster_dir" "$3" ;;
     *)
       cluster_say "error: unknown action '$1' (start or stop)"
       exit 2
