@@ -56,6 +56,14 @@ void Comm::allreduce_sum(std::span<std::int64_t> values) const {
             "MPI_Allreduce(int64)");
 }
 
+void Comm::allgather(std::span<const double> mine, std::span<double> all) const {
+  require(all.size() == mine.size() * static_cast<std::size_t>(size_), "allgather: ", all.size(),
+          " slots for ", size_, " ranks of ", mine.size());
+  const int count = to_int(mine.size(), "allgather count");
+  check_mpi(MPI_Allgather(mine.data(), count, MPI_DOUBLE, all.data(), count, MPI_DOUBLE, comm_),
+            "MPI_Allgather(double)");
+}
+
 void Comm::allreduce_max(std::span<double> values) const {
   check_mpi(MPI_Allreduce(MPI_IN_PLACE, values.data(), to_int(values.size(), "allreduce count"),
                           MPI_DOUBLE, MPI_MAX, comm_),

@@ -1,5 +1,6 @@
 #include "dpmnist/metrics.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -8,20 +9,42 @@
 
 namespace dpmnist {
 
+namespace {
+
+constexpr std::size_t kScalarColumns = 13;
+
+}  // namespace
+
+Spread spread_of(std::vector<double> values) {
+  require(!values.empty(), "spread_of: no values");
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  const double median = n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+  return {values.front(), median, values.back()};
+}
+
 const std::vector<std::string>& metric_columns() {
-  static const std::vector<std::string> columns = {
-      "epoch",         "train_loss",   "train_acc",       "test_loss",
-      "test_acc",      "epoch_seconds", "data_seconds",   "compute_seconds",
-      "comm_seconds",  "eval_seconds",  "samples_per_second", "learning_rate",
-      "world_size"};
+  static const std::vector<std::string> columns = [] {
+    std::vector<std::string> c = {
+        "epoch",        "train_loss",   "train_acc",          "test_loss",     "test_acc",
+        "epoch_seconds", "data_seconds", "compute_seconds",   "comm_seconds",  "eval_seconds",
+        "samples_per_second", "learning_rate", "world_size"};
+    for (const char* phase : kPhaseNames) {
+      for (const char* stat : {"_min", "_median", "_max"}) c.push_back(std::string(phase) + stat);
+    }
+    return c;
+  }();
   return columns;
 }
 
 std::vector<double> metric_values(const EpochMetrics& m) {
-  return {static_cast<double>(m.epoch), m.train_loss,      m.train_acc,    m.test_loss,
-          m.test_acc,                    m.epoch_seconds,   m.data_seconds, m.compute_seconds,
-          m.comm_seconds,                m.eval_seconds,    m.samples_per_second,
-          m.learning_rate,               static_cast<double>(m.world_size)};
+  std::vector<double> values = {
+      static_cast<double>(m.epoch), m.train_loss,    m.train_acc,    m.test_loss,
+      m.test_acc,                   m.epoch_seconds, m.data_seconds, m.compute_seconds,
+      m.comm_seconds,               m.eval_seconds,  m.samples_per_second,
+      m.learning_rate,              static_cast<double>(m.world_size)};
+  for (const Spread& s : m.phases) values.insert(values.end(), {s.min, s.median, s.max});
+  return values;
 }
 
 EpochMetrics metrics_from_values(const std::vector<double>& v) {
@@ -41,6 +64,10 @@ EpochMetrics metrics_from_values(const std::vector<double>& v) {
   m.samples_per_second = v[10];
   m.learning_rate = v[11];
   m.world_size = static_cast<std::int64_t>(v[12]);
+  for (std::size_t p = 0; p < kNumPhases; ++p) {
+    const std::size_t at = kScalarColumns + 3 * p;
+    m.phases[p] = {v[at], v[at + 1], v[at + 2]};
+  }
   return m;
 }
 

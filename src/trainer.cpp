@@ -111,9 +111,11 @@ StepResult data_parallel_step(const Comm& comm, Network& net, Adam& adam, std::s
     const float scale = 1.0f / static_cast<float>(global_batch);
     std::span<float> dlogits = net.logits_grad(batch);
     result.loss = softmax_cross_entropy(logits, labels, batch, net.output_size(), scale, dlogits);
+    seconds.forward += seconds_since(start);
+    start = Clock::now();
     net.backward(x, dlogits, batch);
   }
-  seconds.compute += seconds_since(start);
+  seconds.backward += seconds_since(start);
 
   start = Clock::now();
   std::span<float> reduced = net.grads_and_control();
@@ -294,14 +296,23 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     EvalSums test = evaluate_digits(net, data.test, x, labels);
     const double eval_seconds = seconds_since(eval_start);
 
-    // One sum for the statistics, one max for the timings.
+    // One sum for the statistics, one allgather for every rank's timings.
     std::vector<double> totals(test.values.begin(), test.values.end());
     totals.insert(totals.end(), sums.begin(), sums.end());
     comm.allreduce_sum(totals);
     std::copy_n(totals.begin(), EvalSums::kSize, test.values.begin());
-    std::vector<double> times = {train_seconds, seconds.data, seconds.compute + seconds.optimizer,
-                                 seconds.comm, eval_seconds};
-    comm.allreduce_max(times);
+    const std::array<double, kNumPhases + 1> mine = {seconds.data,      seconds.forward,
+                                                     seconds.backward,  seconds.comm,
+                                                     seconds.optimizer, eval_seconds,
+                                                     train_seconds};
+    std::vector<double> every_rank(mine.size() * static_cast<std::size_t>(comm.size()));
+    comm.allgather(mine, every_rank);
+    // column c of every_rank over ranks
+    auto over_ranks = [&](auto value_of_rank) {
+      std::vector<double> values;
+      for (int r = 0; r < comm.size(); ++r) values.push_back(value_of_rank(&every_rank[r * mine.size()]));
+      return spread_of(values);
+    };
     require(comm.agree(hash_floats(net.params())), "rank ", comm.rank(), " on ", comm.host(),
             ": weights differ between ranks after epoch ", epoch + 1,
             " (non-deterministic BLAS or a corrupted allreduce); stopping");
@@ -316,13 +327,16 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     m.train_acc = totals[EvalSums::kSize + 1] / train_count;
     m.test_loss = test.mean_loss();
     m.test_acc = test.accuracy();
-    m.epoch_seconds = times[0];
-    m.data_seconds = times[1];
-    m.compute_seconds = times[2];
-    m.comm_seconds = times[3];
-    m.eval_seconds = times[4];
+    for (std::size_t p = 0; p < kNumPhases; ++p) {
+      m.phases[p] = over_ranks([p](const double* t) { return t[p]; });
+    }
+    m.epoch_seconds = over_ranks([](const double* t) { return t[kNumPhases]; }).max;
+    m.data_seconds = m.phases[0].max;
+    m.compute_seconds = over_ranks([](const double* t) { return t[1] + t[2] + t[4]; }).max;
+    m.comm_seconds = m.phases[3].max;
+    m.eval_seconds = m.phases[5].max;
     m.samples_per_second = static_cast<double>(steps - first_step) /
-                           static_cast<double>(steps) * train_count / times[0];
+                           static_cast<double>(steps) * train_count / m.epoch_seconds;
     m.learning_rate = learning_rate;
     m.world_size = comm.size();
     require(std::isfinite(m.train_loss) && std::isfinite(m.test_loss), "epoch ", epoch + 1,
@@ -345,8 +359,38 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
       }
     }
   }
+  if (leader && result.history.size() > static_cast<std::size_t>(start.epoch)) {
+    // Epoch 1 pays for first touches of memory and BLAS buffers: leave it out when there are more.
+    const auto first = static_cast<std::size_t>(start.epoch);
+    print_phase_summary(result.history, result.history.size() - first > 1 ? first + 1 : first, log);
+  }
   result.params.assign(net.params().begin(), net.params().end());
   return result;
+}
+
+void print_phase_summary(const std::vector<EpochMetrics>& history, std::size_t first_epoch,
+                         std::ostream& log) {
+  if (first_epoch >= history.size()) return;
+  const double n = static_cast<double>(history.size() - first_epoch);
+  char line[160];
+  std::snprintf(line, sizeof(line),
+                "seconds per epoch by phase over %lld rank(s), mean of epochs %zu..%zu:\n"
+                "  %-10s %9s %9s %9s\n",
+                static_cast<long long>(history.back().world_size), first_epoch + 1,
+                history.size(), "phase", "min", "median", "max");
+  log << line;
+  for (std::size_t p = 0; p < kNumPhases; ++p) {
+    Spread mean;
+    for (std::size_t e = first_epoch; e < history.size(); ++e) {
+      mean.min += history[e].phases[p].min / n;
+      mean.median += history[e].phases[p].median / n;
+      mean.max += history[e].phases[p].max / n;
+    }
+    std::snprintf(line, sizeof(line), "  %-10s %9.4f %9.4f %9.4f\n", kPhaseNames[p], mean.min,
+                  mean.median, mean.max);
+    log << line;
+  }
+  log << std::flush;
 }
 
 }  // namespace dpmnist

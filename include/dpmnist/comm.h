@@ -33,6 +33,8 @@ class Comm {
   void allreduce_sum(std::span<float> values) const;
   void allreduce_sum(std::span<double> values) const;
   void allreduce_sum(std::span<std::int64_t> values) const;
+  // mine [n] from every rank into all [size * n], rank r's at r * n.
+  void allgather(std::span<const double> mine, std::span<double> all) const;
   // In-place elementwise max over ranks.
   void allreduce_max(std::span<double> values) const;
   // Non-blocking in-place sum; wait() before reading values.

@@ -9,6 +9,20 @@
 
 namespace dpmnist {
 
+// The phases timed on every rank: the step's data gather, forward (with the
+// loss), backward, gradient allreduce (including the wait for the slowest
+// rank), optimizer; then the epoch's evaluation.
+inline constexpr std::size_t kNumPhases = 6;
+inline constexpr std::array<const char*, kNumPhases> kPhaseNames = {
+    "data", "forward", "backward", "allreduce", "optimizer", "eval"};
+
+// A phase's seconds per epoch over the ranks: stragglers show as max >> median.
+struct Spread {
+  double min = 0, median = 0, max = 0;
+};
+// values: one per rank (copied, then partially sorted).
+Spread spread_of(std::vector<double> values);
+
 struct EpochMetrics {
   std::int64_t epoch = 0;  // 1-based
   double train_loss = 0, train_acc = 0, test_loss = 0, test_acc = 0;
@@ -20,6 +34,7 @@ struct EpochMetrics {
   double samples_per_second = 0;
   double learning_rate = 0;
   std::int64_t world_size = 0;
+  std::array<Spread, kNumPhases> phases{};  // columns <phase>_min, _median, _max
 };
 
 // Column names in file order; metric_values(m) gives the same order.

@@ -18,8 +18,9 @@
 
 namespace dpmnist {
 
+// Seconds this rank spent in each phase, summed over steps.
 struct StepSeconds {
-  double data = 0, compute = 0, comm = 0, optimizer = 0;
+  double data = 0, forward = 0, backward = 0, comm = 0, optimizer = 0;
 };
 
 struct StepResult {
@@ -41,6 +42,11 @@ struct TrainResult {
   std::vector<float> params;          // final weights (identical on every rank)
   bool stopped = false;  // a stop signal ended the run early, after a checkpoint
 };
+
+// The end-of-run table: each phase's seconds per epoch (min/median/max over
+// ranks), averaged over the history rows from first_epoch on.
+void print_phase_summary(const std::vector<EpochMetrics>& history, std::size_t first_epoch,
+                         std::ostream& log);
 
 // The whole run of dpmnist-train: load shards, initialise or resume, train,
 // evaluate and checkpoint each epoch. Rank 0 writes files and prints to log.

@@ -54,7 +54,7 @@ cluster_sweep() {
   for e in /proc/[0-9]*/environ; do
     pid=${e#/proc/}
     pid=${pid%/environ}
-    if tr '\0' '\n' < "$e" 2> /dev/null | grep -qxF "DPMNIST_TEST_CLUSTER=$dir"; then
+    if tr '\0' '\n' 2> /dev/null < "$e" | grep -qxF "DPMNIST_TEST_CLUSTER=$dir"; then
       roots+=("$pid")
     fi
   done
@@ -117,7 +117,8 @@ cluster_start() {
   chmod 0600 "$dir/munge/munge.key"
   if [ "${BASH_SOURCE[0]}" != "$0" ]; then
     # sourced: a watcher outside this process tree, so a kill of the tree spares it
-    (setsid bash "${BASH_SOURCE[0]}" watch "$dir" $$ < /dev/null > "$dir/log/watch.out" 2>&1 &)
+    (setsid bash "${BASH_SOURCE[0]}" watch "$dir" $$ < /dev/null > "$dir/log/watch.out" 2>&1 &
+      echo $! > "$dir/watch.pid")
   fi
   cluster_daemon "$dir" munged munged -F --force --socket="$dir/munge/munge.socket" \
     --key-file="$dir/munge/munge.key" --log-file="$dir/log/munged.log" \
@@ -191,6 +192,11 @@ cluster_stop() {
   done
   cluster_sweep "$dir"
   rmdir "$dir/pids" 2> /dev/null || true
+  pid=$(cat "$dir/watch.pid" 2> /dev/null) || pid=
+  if [ -n "$pid" ] && [ "$pid" != $$ ]; then
+    kill -TERM "$pid" 2> /dev/null || true
+  fi
+  rm -f "$dir/watch.pid"
   cluster_say "stopped munged, slurmctld, slurmd (files in $dir)"
 }
 
