@@ -70,6 +70,25 @@ void Comm::allreduce_max(std::span<double> values) const {
             "MPI_Allreduce(max double)");
 }
 
+void Comm::reduce_scatter_sum(std::span<const float> values, std::span<float> mine,
+                              std::span<const int> counts) const {
+  require(counts.size() == static_cast<std::size_t>(size_) &&
+              mine.size() == static_cast<std::size_t>(counts[static_cast<std::size_t>(rank_)]),
+          "reduce_scatter_sum: counts for ", counts.size(), " ranks, ", mine.size(),
+          " slots on rank ", rank_);
+  check_mpi(MPI_Reduce_scatter(values.data(), mine.data(), counts.data(), MPI_FLOAT, MPI_SUM, comm_),
+            "MPI_Reduce_scatter(float)");
+}
+
+void Comm::allgather_in_place(std::span<float> values, std::span<const int> counts,
+                              std::span<const int> displs) const {
+  require(counts.size() == static_cast<std::size_t>(size_) && displs.size() == counts.size(),
+          "allgather_in_place: counts/displs for ", counts.size(), " ranks, world ", size_);
+  check_mpi(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, values.data(), counts.data(),
+                           displs.data(), MPI_FLOAT, comm_),
+            "MPI_Allgatherv(float)");
+}
+
 MPI_Request Comm::iallreduce_sum(std::span<float> values) const {
   MPI_Request request = MPI_REQUEST_NULL;
   check_mpi(MPI_Iallreduce(MPI_IN_PLACE, values.data(), to_int(values.size(), "allreduce count"),

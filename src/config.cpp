@@ -43,6 +43,8 @@ void validate(const TrainConfig& c) {
   require(c.batch_size >= 1, "train.batch_size = ", c.batch_size, ", expected >= 1");
   require(c.lr_scaling == "none" || c.lr_scaling == "linear" || c.lr_scaling == "sqrt",
           "train.lr_scaling = '", c.lr_scaling, "', expected none, linear or sqrt");
+  require(c.gradient_sync == "allreduce" || c.gradient_sync == "sharded", "train.gradient_sync = '",
+          c.gradient_sync, "', expected allreduce or sharded");
   require(c.lr_reference_batch >= 1, "train.lr_reference_batch must be >= 1");
   require(c.adam.learning_rate > 0 && std::isfinite(c.adam.learning_rate),
           "optimizer.learning_rate = ", c.adam.learning_rate, ", expected > 0");
@@ -90,6 +92,7 @@ std::string TrainConfig::to_text() const {
       << "train.global_batch_size = " << global_batch_size << "\n"
       << "train.lr_scaling = " << lr_scaling << "\n"
       << "train.lr_reference_batch = " << lr_reference_batch << "\n"
+      << "train.gradient_sync = " << gradient_sync << "\n"
       << "train.seed = " << seed << "\n"
       << "optimizer.learning_rate = " << adam.learning_rate << "\n"
       << "optimizer.beta1 = " << adam.beta1 << "\n"
@@ -125,6 +128,8 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
        "samples per step over all ranks; 0 = batch_size * ranks")
       ("train.lr_scaling", po::value(&c.lr_scaling), "none | linear | sqrt in global batch / lr_reference_batch")
       ("train.lr_reference_batch", po::value(&c.lr_reference_batch), "global batch at which learning_rate applies unscaled")
+      ("train.gradient_sync", po::value(&c.gradient_sync),
+       "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on a slice, allgather)")
       ("train.seed", po::value(&c.seed), "seed of initialisation and shuffling")
       ("optimizer.learning_rate", po::value(&c.adam.learning_rate), "Adam learning rate")
       ("optimizer.beta1", po::value(&c.adam.beta1), "Adam beta1")

@@ -97,7 +97,7 @@ std::string format_seconds(double seconds) {
 
 }  // namespace
 
-StepResult data_parallel_step(const Comm& comm, Network& net, Adam& adam, std::span<const float> x,
+StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::span<const float> x,
                               std::span<const std::uint8_t> labels, std::size_t batch,
                               std::size_t global_batch, bool stop_requested, StepSeconds& seconds) {
   require(global_batch > 0, "data_parallel_step: empty global batch");
@@ -117,17 +117,9 @@ StepResult data_parallel_step(const Comm& comm, Network& net, Adam& adam, std::s
   }
   seconds.backward += seconds_since(start);
 
-  start = Clock::now();
   std::span<float> reduced = net.grads_and_control();
   reduced.back() = stop_requested ? 1.0f : 0.0f;
-  // Every rank joins, even with an empty batch: no rank waits alone.
-  comm.allreduce_sum(reduced);
-  result.stop = reduced.back() > 0.0f;
-  seconds.comm += seconds_since(start);
-
-  start = Clock::now();
-  adam.step(net.params(), net.grads());
-  seconds.optimizer += seconds_since(start);
+  result.stop = optimizer.step(net.params(), reduced, seconds.comm, seconds.optimizer);
   return result;
 }
 
@@ -153,7 +145,8 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   const float learning_rate = config.learning_rate(comm.size());
 
   Network net(config.widths(), std::max({local_batch, config.eval_batch, std::size_t{1}}));
-  Adam adam(net.params().size(), config.adam);
+  DistributedAdam adam(comm, net.params().size(), config.adam,
+                       parse_gradient_sync(config.gradient_sync));
   adam.set_learning_rate(learning_rate);
   require(comm.agree(net.params().size()), "rank ", comm.rank(),
           ": the ranks built networks of different sizes (", net.params().size(), " parameters)");
@@ -203,18 +196,19 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   const std::int64_t nan_step = fault_setting("NAN_AT_STEP");
   std::int64_t global_step = start.global_step;
 
-  // Rank 0 writes; the finiteness check keeps a diverged model from ever
-  // replacing the last good checkpoint.
+  // Called by every rank (gathering sharded moments is collective); rank 0
+  // writes. The finiteness check keeps a diverged model from ever replacing
+  // the last good checkpoint, and fails on every rank alike.
   auto write_checkpoint = [&](std::int64_t epochs_done, std::int64_t step_in_epoch,
-                              const std::array<double, 3>& epoch_sums) {
+                              const std::array<double, 3>& epoch_sums) -> std::string {
     require(std::ranges::all_of(net.params(), [](float w) { return std::isfinite(w); }),
             "weights are not finite after global step ", global_step,
             "; not writing a checkpoint (the last one stays as it was)");
     Checkpoint c;
+    adam.full_moments(c.adam_m, c.adam_v);
+    if (!leader) return {};
     c.widths = net.widths();
     c.params.assign(net.params().begin(), net.params().end());
-    c.adam_m.assign(adam.first_moment().begin(), adam.first_moment().end());
-    c.adam_v.assign(adam.second_moment().begin(), adam.second_moment().end());
     c.adam_step = adam.step_count();
     c.epoch = epochs_done;
     c.step_in_epoch = step_in_epoch;
@@ -257,7 +251,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
       seconds.data += seconds_since(data_start);
       const std::size_t global_B =
           global_batch_at_step(data.info.train_count, global_batch, comm.size(), step);
-      const StepResult r = data_parallel_step(comm, net, adam, x, labels, B, global_B,
+      const StepResult r = data_parallel_step(net, adam, x, labels, B, global_B,
                                               stop_signal_received() != 0, seconds);
       sums[0] += r.loss.loss;
       sums[1] += static_cast<double>(r.loss.correct);
@@ -279,9 +273,9 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     if (stopped_after > 0) {
       // Every rank saw the stop at the same step, so this sum is collective-safe.
       comm.allreduce_sum(sums);
+      const std::string path = write_checkpoint(static_cast<std::int64_t>(epoch),
+                                                static_cast<std::int64_t>(stopped_after), sums);
       if (leader) {
-        const std::string path = write_checkpoint(static_cast<std::int64_t>(epoch),
-                                                  static_cast<std::int64_t>(stopped_after), sums);
         log << "stopped by a signal at epoch " << epoch + 1 << " step " << stopped_after << "/"
             << steps << "; wrote " << path << "; continue with --resume auto\n"
             << std::flush;
@@ -354,9 +348,9 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
                     m.data_seconds, m.eval_seconds, m.samples_per_second);
       log << line << std::flush;
       write_metrics_csv(args.out_dir + "/metrics.csv", result.history);
-      if ((epoch + 1) % config.checkpoint_every == 0 || epoch + 1 == config.epochs) {
-        write_checkpoint(m.epoch, 0, {});
-      }
+    }
+    if ((epoch + 1) % config.checkpoint_every == 0 || epoch + 1 == config.epochs) {
+      write_checkpoint(m.epoch, 0, {});
     }
   }
   if (leader && result.history.size() > static_cast<std::size_t>(start.epoch)) {

@@ -37,6 +37,13 @@ class Comm {
   void allgather(std::span<const double> mine, std::span<double> all) const;
   // In-place elementwise max over ranks.
   void allreduce_max(std::span<double> values) const;
+  // values [sum(counts)] in; mine [counts[rank]] out = the sum over ranks of
+  // this rank's block (blocks in rank order).
+  void reduce_scatter_sum(std::span<const float> values, std::span<float> mine,
+                          std::span<const int> counts) const;
+  // values [sum(counts)] in/out: rank r's block (at displs[r]) goes to every rank.
+  void allgather_in_place(std::span<float> values, std::span<const int> counts,
+                          std::span<const int> displs) const;
   // Non-blocking in-place sum; wait() before reading values.
   MPI_Request iallreduce_sum(std::span<float> values) const;
   static void wait(MPI_Request& request);

@@ -19,6 +19,7 @@ struct TrainConfig {
   std::size_t global_batch_size = 0;        // train.global_batch_size: 0 = batch_size * ranks
   std::string lr_scaling = "none";          // train.lr_scaling: none | linear | sqrt
   std::size_t lr_reference_batch = 32;      // train.lr_reference_batch
+  std::string gradient_sync = "allreduce";  // train.gradient_sync: allreduce | sharded
   AdamSettings adam;                        // optimizer.*
   std::uint64_t seed = 42;                  // train.seed
   std::size_t checkpoint_every = 1;         // output.checkpoint_every (epochs)

@@ -9,9 +9,9 @@
 #include <span>
 #include <vector>
 
-#include "dpmnist/adam.h"
 #include "dpmnist/comm.h"
 #include "dpmnist/config.h"
+#include "dpmnist/distributed_adam.h"
 #include "dpmnist/metrics.h"
 #include "dpmnist/network.h"
 #include "dpmnist/softmax_cross_entropy.h"
@@ -31,9 +31,10 @@ struct StepResult {
 // One synchronised step. x [B,784] and labels [B] are this rank's batch (B may
 // be 0 near the end of a short shard); global_batch is the number of samples
 // all ranks take together this step. Zeroes the gradients, accumulates this
-// rank's share scaled by 1/global_batch, sums over ranks (with this rank's
-// stop request in the same allreduce), runs Adam. Adds times to seconds.
-StepResult data_parallel_step(const Comm& comm, Network& net, Adam& adam, std::span<const float> x,
+// rank's share scaled by 1/global_batch, then lets the optimizer sum over
+// ranks (with this rank's stop request as the control word) and step.
+// Adds times to seconds.
+StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::span<const float> x,
                               std::span<const std::uint8_t> labels, std::size_t batch,
                               std::size_t global_batch, bool stop_requested, StepSeconds& seconds);
 

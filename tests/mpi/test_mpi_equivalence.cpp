@@ -25,11 +25,11 @@ struct RunResult {
 // One epoch over `count` digits as the trainer walks it (no shuffle): rank r
 // takes rows shard.begin + step * local ... of its shard at each step.
 RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::size_t global_batch,
-              int world_rank, int world_size) {
+              int world_rank, int world_size, GradientSync sync) {
   const std::vector<std::size_t> widths = {784, 24, 10};
   Network net(widths, global_batch);
   net.init_glorot(123);
-  Adam adam(net.params().size(), {});
+  DistributedAdam adam(comm, net.params().size(), {}, sync);
   std::vector<float> x(global_batch * kImagePixels);
   std::vector<std::uint8_t> labels(global_batch);
   StepSeconds seconds;
@@ -48,7 +48,7 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
     }
     gather_batch(digits, rows, x, labels);
     const StepResult step_result = data_parallel_step(
-        comm, net, adam, x, labels, rows.size(),
+        net, adam, x, labels, rows.size(),
         global_batch_at_step(count, global_batch, world_size, step), false, seconds);
     result.loss_sum += step_result.loss.loss;
   }
@@ -56,11 +56,15 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
   return result;
 }
 
-void expect_equivalent(std::size_t count, std::size_t global_batch) {
+void expect_equivalent(std::size_t count, std::size_t global_batch,
+                       GradientSync sync = GradientSync::kAllreduce) {
   const Comm world;
+  const Comm self(MPI_COMM_SELF);
   const Digits digits = test::synthetic_digits(count, 5);
-  const RunResult distributed = run(world, digits, count, global_batch, world.rank(), world.size());
-  const RunResult single = run(Comm(MPI_COMM_SELF), digits, count, global_batch, world.rank(), world.size());
+  const RunResult distributed =
+      run(world, digits, count, global_batch, world.rank(), world.size(), sync);
+  const RunResult single = run(self, digits, count, global_batch, world.rank(), world.size(),
+                               GradientSync::kAllreduce);
 
   double max_difference = 0, max_weight = 0;
   for (std::size_t i = 0; i < single.params.size(); ++i) {
@@ -71,8 +75,9 @@ void expect_equivalent(std::size_t count, std::size_t global_batch) {
   // steps (float sums in another order, then Adam's normalisation).
   const double tolerance = 2e-6;
   if (world.rank() == 0) {
-    std::printf("N=%d count=%zu global batch %zu: max |w_N - w_1| = %.3g (largest |w| %.3g)\n",
-                world.size(), count, global_batch, max_difference, max_weight);
+    std::printf("N=%d %s count=%zu global batch %zu: max |w_N - w_1| = %.3g (largest |w| %.3g)\n",
+                world.size(), sync == GradientSync::kSharded ? "sharded" : "allreduce", count,
+                global_batch, max_difference, max_weight);
   }
   EXPECT_LE(max_difference, tolerance);
   if (world.size() == 1) {
@@ -91,6 +96,12 @@ TEST(DataParallel, UnevenSlicesAndEmptyBatchesStillMatch) {
   // 30 samples, global batch 13: at 3 ranks local batches are 5,4,4 over
   // shards of 10, and at the last step rank 0 has nothing left.
   expect_equivalent(30, 13);
+}
+
+TEST(DataParallel, ShardedOptimizerMatchesOneRankToo) {
+  // ZeRO-1: reduce-scatter, Adam on each rank's slice, allgather.
+  expect_equivalent(96, 24, GradientSync::kSharded);
+  expect_equivalent(30, 13, GradientSync::kSharded);
 }
 
 TEST(DataParallel, EveryRankReachesTheSameNumberOfCollectives) {

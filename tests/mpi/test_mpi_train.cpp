@@ -83,18 +83,26 @@ TEST(Train, LearnsWritesFilesAndKeepsRanksIdentical) {
 
 TEST(Train, ResumeAfterEpochKEqualsAnUninterruptedRunBitwise) {
   const Comm comm;
-  const std::string dir = shared_dir(comm, "resume");
-  const std::string data = make_data(comm, dir);
-  std::ostringstream log;
-  const TrainResult whole = run_training(comm, tiny_args(data, dir + "/whole", 3), log);
-  run_training(comm, tiny_args(data, dir + "/part", 2), log);
-  comm.barrier();  // rank 0 wrote part/checkpoint.h5; every rank reads it next
-  TrainArgs resumed_args = tiny_args(data, dir + "/resumed", 3);
-  resumed_args.resume = dir + "/part/checkpoint.h5";
-  const TrainResult resumed = run_training(comm, resumed_args, log);
-  EXPECT_EQ(resumed.params, whole.params) << "resume must replay the same batches and Adam state";
-  ASSERT_EQ(resumed.history.size(), 3u);
-  EXPECT_EQ(resumed.history[2].test_acc, whole.history[2].test_acc);
+  for (const std::string sync : {"allreduce", "sharded"}) {
+    const std::string dir = shared_dir(comm, "resume-" + sync);
+    const std::string data = make_data(comm, dir);
+    std::ostringstream log;
+    auto args = [&](const std::string& out, std::size_t epochs) {
+      TrainArgs a = tiny_args(data, dir + out, epochs);
+      a.config.gradient_sync = sync;
+      return a;
+    };
+    const TrainResult whole = run_training(comm, args("/whole", 3), log);
+    run_training(comm, args("/part", 2), log);
+    comm.barrier();  // rank 0 wrote part/checkpoint.h5; every rank reads it next
+    TrainArgs resumed_args = args("/resumed", 3);
+    resumed_args.resume = dir + "/part/checkpoint.h5";
+    const TrainResult resumed = run_training(comm, resumed_args, log);
+    EXPECT_EQ(resumed.params, whole.params)
+        << sync << ": resume must replay the same batches and Adam state";
+    ASSERT_EQ(resumed.history.size(), 3u);
+    EXPECT_EQ(resumed.history[2].test_acc, whole.history[2].test_acc);
+  }
 }
 
 TEST(Train, AStopSignalOnOneRankCheckpointsMidEpochAndResumeAutoEqualsUninterrupted) {

@@ -89,7 +89,7 @@ cluster_watch() {
 # cluster_start DIR CPUS: returns non-zero with the reason on stderr (and
 # whatever it started stopped again) if any daemon does not come up.
 cluster_start() {
-  local dir=$1 cpus=$2 host ctld_port slurmd_port need tries
+  local dir=$1 cpus=$2 host ctld_port slurmd_port need
   if [ "$(id -u)" != 0 ]; then
     cluster_say "error: must run as root (slurmd starts job steps as their owner); uid is $(id -u)"
     return 1
@@ -131,7 +131,7 @@ cluster_start() {
   fi
 
   host=$(hostname -s)
-  for tries in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     ctld_port=$((20000 + (RANDOM % 6000) * 2))
     slurmd_port=$((ctld_port + 1))
     cluster_port_in_use "$ctld_port" || cluster_port_in_use "$slurmd_port" || break
@@ -169,9 +169,10 @@ cluster_stop() {
   if [ -f "$dir/pids/slurmctld" ] && [ -f "$dir/slurm.conf" ]; then
     jobs=$(SLURM_CONF=$dir/slurm.conf timeout 10 squeue -h -o %i 2> /dev/null) || jobs=
     if [ -n "$jobs" ]; then
-      cluster_say "cancelling jobs still queued or running: $(echo $jobs)"
+      cluster_say "cancelling jobs still queued or running: ${jobs//$'\n'/ }"
       # shellcheck disable=SC2086
       SLURM_CONF=$dir/slurm.conf timeout 10 scancel $jobs 2> /dev/null || true
+      # shellcheck disable=SC2016 # expanded by the inner bash, each poll
       SLURM_CONF=$dir/slurm.conf cluster_wait 30 bash -c '[ -z "$(squeue -h -o %i)" ]' ||
         cluster_say "jobs still listed after 30 s: stopping the daemons anyway"
     fi

@@ -12,11 +12,12 @@
 #   d. srun --mpi=none -n 2: fails with the trainer's explanation, trains nothing
 #   e. multinode.sbatch (one node here): runs train.sbatch's body to COMPLETED
 #   f. scancel (TERM): checkpoint written, CANCELLED, not requeued
+#   g. the time limit: --time=1 --signal=B:USR1@50 -> checkpoint, exit 75, requeue
 # KEEP=1 keeps the temporary directory even when everything passed.
 set -uo pipefail
 
 if [ $# -ne 2 ]; then
-  sed -n '2,15p' "$0" >&2
+  sed -n '2,16p' "$0" >&2
   exit 2
 fi
 bin=$(cd "$1" && pwd) || exit 2
@@ -43,7 +44,7 @@ work=$tmp/work
 mkdir -p "$work/runs"
 chmod 0755 "$tmp"
 
-# shellcheck source=cluster.sh
+# shellcheck source=tests/slurm/cluster.sh
 source "$here/cluster.sh"
 finish() {
   local rc=$?
@@ -52,7 +53,7 @@ finish() {
   local t=$((SECONDS - t_start))
   if [ ${#failed[@]} -eq 0 ] && [ $rc -eq 0 ]; then
     echo "slurm tests: ${#passed[@]} passed (${passed[*]}), 0 failed, ${t} s"
-    [ "${KEEP:-0}" = 1 ] && echo "kept $tmp" || rm -rf "$tmp"
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
     exit 0
   fi
   echo "slurm tests: ${#passed[@]} passed (${passed[*]:-}), ${#failed[@]} failed (${failed[*]:-}), ${t} s;" \
@@ -176,7 +177,7 @@ test_a() {
 # ---- b. preemption: USR1 -> checkpoint -> exit 75 -> requeue -> resume -------
 test_b() {
   local id out run ref t0=$SECONDS why=() epochs=40 state restarts w_job w_ref resumed
-  local args=("${small[@]}" --train.epochs=$epochs)
+  local args=("${small[@]}" "--train.epochs=$epochs")
   id=$(submit slurm/train.sbatch "$work/medium.h5" --ntasks=2 -- "${args[@]}") ||
     { fail b "sbatch slurm/train.sbatch refused the job"; return; }
   out=$work/runs/dpmnist-train-$id.out
@@ -187,8 +188,8 @@ test_b() {
     show_output "$out"
     return
   fi
-  state=$(job_field "$id" JobState)
-  say "b. job $id $state with $(ls "$run" | grep -c '^checkpoint-') checkpoint(s): scancel --signal=USR1 --batch $id"
+  local ckpts=("$run"/checkpoint-*.h5)
+  say "b. job $id $(job_field "$id" JobState) with ${#ckpts[@]} checkpoint(s): scancel --signal=USR1 --batch $id"
   scancel --signal=USR1 --batch "$id" || why+=("scancel --signal=USR1 --batch failed")
   # requeued: back to PENDING (BeginTime, 120 s away) with Restarts=1
   if ! wait_until 60 bash -c "scontrol show job -o $id | grep -q 'Restarts=1' &&
@@ -334,10 +335,40 @@ test_f() {
   fi
 }
 
+# ---- g. the time limit: --signal=B:USR1@50 with --time=1 -------------------
+test_g() {
+  local id out run t0=$SECONDS why=() runtime
+  id=$(submit slurm/train.sbatch "$work/medium.h5" --ntasks=2 --time=1 --signal=B:USR1@50 -- \
+    "${small[@]}" --train.epochs=2000) || { fail g "sbatch slurm/train.sbatch refused the job"; return; }
+  out=$work/runs/dpmnist-train-$id.out
+  run=$work/runs/dpmnist-train-$id
+  say "g. submitted slurm/train.sbatch as job $id with --time=1 --signal=B:USR1@50 (2000 epochs: far past the limit)"
+  if ! wait_until 90 bash -c "scontrol show job -o $id | grep -q 'Restarts=1'"; then
+    fail g "job $id was not requeued within 90 s: $(job_line "$id")"
+    show_output "$out"
+    return
+  fi
+  runtime=$((SECONDS - t0))
+  grep -q "got USR1" "$out" || why+=("the batch script did not log USR1")
+  grep -q "stopped by a signal" "$out" || why+=("the trainer did not log its stop")
+  grep -q "exit 75.*requeueing job $id" "$out" || why+=("no 'exit 75 ... requeueing' in the output")
+  [ "$runtime" -lt 60 ] || why+=("requeued only after ${runtime} s, past the 60 s limit")
+  scancel "$id"
+  if [ ${#why[@]} -eq 0 ]; then
+    pass g "job $id: USR1 from SLURM ${runtime} s into a 60 s limit ->" \
+      "'$(grep -o 'stopped by a signal at [^;]*' "$out" | head -n 1)' -> exit 75 -> requeued" \
+      "($(job_line "$id")); then cancelled"
+  else
+    fail g "job $id: $(printf '%s; ' "${why[@]}")"
+    show_output "$out"
+  fi
+}
+
 test_a
 test_d
 test_c
 test_e
 test_b
 test_f
+test_g
 [ ${#failed[@]} -eq 0 ]

@@ -1,0 +1,89 @@
+#include "dpmnist/distributed_adam.h"
+
+#include <chrono>
+
+#include "dpmnist/error.h"
+
+namespace dpmnist {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+GradientSync parse_gradient_sync(const std::string& name) {
+  if (name == "allreduce") return GradientSync::kAllreduce;
+  if (name == "sharded") return GradientSync::kSharded;
+  throw Error(concat("train.gradient_sync = '", name, "', expected allreduce or sharded"));
+}
+
+DistributedAdam::DistributedAdam(const Comm& comm, std::size_t param_count, AdamSettings settings,
+                                 GradientSync sync)
+    : comm_(comm),
+      sync_(sync),
+      param_count_(param_count),
+      slice_(sync == GradientSync::kSharded ? shard_range(param_count, comm.rank(), comm.size())
+                                            : Range{0, param_count}),
+      adam_(slice_.size(), settings),
+      reduced_(sync == GradientSync::kSharded ? slice_.size() : 0) {
+  for (int r = 0; r < comm.size(); ++r) {
+    const Range range = shard_range(param_count, r, comm.size());
+    counts_.push_back(to_int(range.size(), "parameter slice"));
+    displs_.push_back(to_int(range.begin, "parameter slice offset"));
+  }
+}
+
+bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_control,
+                           double& comm_seconds, double& optimizer_seconds) {
+  require(params.size() == param_count_ && grads_and_control.size() == param_count_ + 1,
+          "DistributedAdam::step: ", params.size(), " params and ", grads_and_control.size(),
+          " gradients+control for ", param_count_, " parameters");
+  std::span<float> grads = grads_and_control.first(param_count_);
+  auto start = Clock::now();
+  if (sync_ == GradientSync::kAllreduce) {
+    // Every rank joins, even with an empty batch: no rank waits alone.
+    comm_.allreduce_sum(grads_and_control);
+    comm_seconds += seconds_since(start);
+    start = Clock::now();
+    adam_.step(params, grads);
+    optimizer_seconds += seconds_since(start);
+    return grads_and_control.back() > 0.0f;
+  }
+  // The control word travels on its own, overlapped with the gradient traffic.
+  float control = grads_and_control.back();
+  MPI_Request request = comm_.iallreduce_sum(std::span<float>(&control, 1));
+  comm_.reduce_scatter_sum(grads, reduced_, counts_);
+  comm_seconds += seconds_since(start);
+  start = Clock::now();
+  adam_.step(params.subspan(slice_.begin, slice_.size()), reduced_);
+  optimizer_seconds += seconds_since(start);
+  start = Clock::now();
+  comm_.allgather_in_place(params, counts_, displs_);
+  Comm::wait(request);
+  comm_seconds += seconds_since(start);
+  return control > 0.0f;
+}
+
+void DistributedAdam::full_moments(std::vector<float>& m, std::vector<float>& v) const {
+  m.assign(param_count_, 0.0f);
+  v.assign(param_count_, 0.0f);
+  std::copy(adam_.first_moment().begin(), adam_.first_moment().end(), m.begin() + slice_.begin);
+  std::copy(adam_.second_moment().begin(), adam_.second_moment().end(), v.begin() + slice_.begin);
+  if (sync_ == GradientSync::kSharded) {
+    comm_.allgather_in_place(m, counts_, displs_);
+    comm_.allgather_in_place(v, counts_, displs_);
+  }
+}
+
+void DistributedAdam::restore(std::span<const float> m, std::span<const float> v,
+                              std::int64_t step) {
+  require(m.size() == param_count_ && v.size() == param_count_, "DistributedAdam::restore: ",
+          m.size(), " and ", v.size(), " moments for ", param_count_, " parameters");
+  adam_.restore(m.subspan(slice_.begin, slice_.size()), v.subspan(slice_.begin, slice_.size()),
+                step);
+}
+
+}  // namespace dpmnist
