@@ -30,7 +30,7 @@ struct Message {
 struct Row {
   Message message;
   std::size_t iterations = 0, warmup = 0;
-  double avg_us = 0, min_us = 0, max_us = 0;  // each the max over ranks
+  double avg_us = 0, median_us = 0, min_us = 0, max_us = 0;  // each the max over ranks
 };
 
 // Floats in the trainer's gradient buffer of a 784-hidden...-10 network: every
@@ -101,7 +101,7 @@ Row time_message(const Comm& comm, const Message& message, std::size_t iteration
   // Zeros stay zeros under repeated in-place sums: no overflow, no denormals.
   std::vector<float> values(message.floats, 0.0f);
   const std::size_t bytes = message.floats * sizeof(float);
-  Row row{message, iterations ? iterations : auto_iterations(bytes), 0, 0, 0, 0};
+  Row row{message, iterations ? iterations : auto_iterations(bytes), 0, 0, 0, 0, 0};
   row.warmup = warmup ? warmup : std::max<std::size_t>(5, row.iterations / 10);
   for (std::size_t i = 0; i < row.warmup; ++i) allreduce_once(comm, values, nonblocking);
   std::vector<double> seconds(row.iterations);
@@ -111,14 +111,16 @@ Row time_message(const Comm& comm, const Message& message, std::size_t iteration
     allreduce_once(comm, values, nonblocking);
     seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  const auto [lo, hi] = std::minmax_element(seconds.begin(), seconds.end());
-  std::vector<double> stats = {std::accumulate(seconds.begin(), seconds.end(), 0.0) /
-                                   static_cast<double>(seconds.size()) * 1e6,
-                               *lo * 1e6, *hi * 1e6};
+  const double mean = std::accumulate(seconds.begin(), seconds.end(), 0.0) /
+                      static_cast<double>(seconds.size());
+  std::sort(seconds.begin(), seconds.end());
+  std::vector<double> stats = {mean * 1e6, seconds[seconds.size() / 2] * 1e6,
+                               seconds.front() * 1e6, seconds.back() * 1e6};
   comm.allreduce_max(stats);
   row.avg_us = stats[0];
-  row.min_us = stats[1];
-  row.max_us = stats[2];
+  row.median_us = stats[1];
+  row.min_us = stats[2];
+  row.max_us = stats[3];
   check_sum(comm, values, nonblocking);
   return row;
 }
@@ -131,10 +133,12 @@ std::string mpi_library() {
   return line.substr(0, line.find_first_of("\n,"));
 }
 
-// algbw: bytes per second of the caller's buffer; busbw: times 2(p-1)/p, the
-// bytes each rank sends and receives in a ring allreduce (as nccl-tests).
+// algbw: bytes per second of the caller's buffer at the median latency; busbw:
+// times 2(p-1)/p, the bytes each rank sends and receives in a ring allreduce
+// (as nccl-tests). The median, not the mean: one descheduled rank on a shared
+// machine costs a whole time slice and would set the mean alone.
 double algbw_gbps(const Row& row) {
-  return static_cast<double>(row.message.floats * sizeof(float)) / (row.avg_us * 1e-6) / 1e9;
+  return static_cast<double>(row.message.floats * sizeof(float)) / (row.median_us * 1e-6) / 1e9;
 }
 double busbw_gbps(const Row& row, int ranks) {
   return algbw_gbps(row) * 2.0 * (ranks - 1) / ranks;
@@ -146,14 +150,15 @@ void print_table(const std::vector<Row>& rows, const Comm& comm, bool nonblockin
               nonblocking ? "MPI_Iallreduce" : "MPI_Allreduce",
               nonblocking ? " + MPI_Wait" : "", comm.size(), comm.host().c_str(),
               mpi_library().c_str());
-  std::printf("# latency per call in us: avg, min, max over the timed iterations, each the max "
-              "over ranks\n# algbw = bytes / avg; busbw = algbw * 2(p-1)/p; GB/s = 1e9 B/s\n");
-  std::printf("%12s %10s %6s %10s %10s %10s %11s %11s  %s\n", "bytes", "floats", "iters",
-              "avg_us", "min_us", "max_us", "algbw_GB/s", "busbw_GB/s", "message");
+  std::printf("# latency per call in us: avg, median, min, max over the timed iterations, each "
+              "the max over ranks\n# algbw = bytes / median (robust to preemption on a shared "
+              "machine); busbw = algbw * 2(p-1)/p; GB/s = 1e9 B/s\n");
+  std::printf("%12s %10s %6s %10s %10s %10s %10s %11s %11s  %s\n", "bytes", "floats", "iters",
+              "avg_us", "median_us", "min_us", "max_us", "algbw_GB/s", "busbw_GB/s", "message");
   for (const Row& r : rows) {
-    std::printf("%12zu %10zu %6zu %10.2f %10.2f %10.2f %11.3f %11.3f  %s\n",
+    std::printf("%12zu %10zu %6zu %10.2f %10.2f %10.2f %10.2f %11.3f %11.3f  %s\n",
                 r.message.floats * sizeof(float), r.message.floats, r.iterations, r.avg_us,
-                r.min_us, r.max_us, algbw_gbps(r), busbw_gbps(r, comm.size()),
+                r.median_us, r.min_us, r.max_us, algbw_gbps(r), busbw_gbps(r, comm.size()),
                 r.message.label.c_str());
   }
 }
@@ -162,12 +167,12 @@ void write_csv(const std::string& path, const std::vector<Row>& rows, const Comm
                bool nonblocking) {
   std::ofstream out(path);
   require(out.good(), "cannot write --csv file ", path);
-  out << "bytes,floats,ranks,op,iterations,warmup,avg_us,min_us,max_us,algbw_gbps,busbw_gbps,"
-         "label\n";
+  out << "bytes,floats,ranks,op,iterations,warmup,avg_us,median_us,min_us,max_us,algbw_gbps,"
+         "busbw_gbps,label\n";
   for (const Row& r : rows) {
     out << r.message.floats * sizeof(float) << ',' << r.message.floats << ',' << comm.size() << ','
         << (nonblocking ? "iallreduce" : "allreduce") << ',' << r.iterations << ',' << r.warmup
-        << ',' << r.avg_us << ',' << r.min_us << ',' << r.max_us << ',' << algbw_gbps(r) << ','
+        << ',' << r.avg_us << ',' << r.median_us << ',' << r.min_us << ',' << r.max_us << ',' << algbw_gbps(r) << ','
         << busbw_gbps(r, comm.size()) << ',' << r.message.label << '\n';
   }
   require(out.good(), "write to --csv file ", path, " failed");

@@ -45,6 +45,10 @@ void validate(const TrainConfig& c) {
           "train.lr_scaling = '", c.lr_scaling, "', expected none, linear or sqrt");
   require(c.gradient_sync == "allreduce" || c.gradient_sync == "sharded", "train.gradient_sync = '",
           c.gradient_sync, "', expected allreduce or sharded");
+  require(!c.overlap || c.gradient_sync == "allreduce",
+          "train.overlap = true needs train.gradient_sync = allreduce (got sharded)");
+  require(c.overlap_chunks >= 1 && c.overlap_chunks <= 56, "train.overlap_chunks = ",
+          c.overlap_chunks, ", expected 1..56");
   require(c.lr_reference_batch >= 1, "train.lr_reference_batch must be >= 1");
   require(c.adam.learning_rate > 0 && std::isfinite(c.adam.learning_rate),
           "optimizer.learning_rate = ", c.adam.learning_rate, ", expected > 0");
@@ -93,6 +97,8 @@ std::string TrainConfig::to_text() const {
       << "train.lr_scaling = " << lr_scaling << "\n"
       << "train.lr_reference_batch = " << lr_reference_batch << "\n"
       << "train.gradient_sync = " << gradient_sync << "\n"
+      << "train.overlap = " << (overlap ? "true" : "false") << "\n"
+      << "train.overlap_chunks = " << overlap_chunks << "\n"
       << "train.seed = " << seed << "\n"
       << "optimizer.learning_rate = " << adam.learning_rate << "\n"
       << "optimizer.beta1 = " << adam.beta1 << "\n"
@@ -130,6 +136,9 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
       ("train.lr_reference_batch", po::value(&c.lr_reference_batch), "global batch at which learning_rate applies unscaled")
       ("train.gradient_sync", po::value(&c.gradient_sync),
        "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on a slice, allgather)")
+      ("train.overlap", po::value(&c.overlap),
+       "true: start summing each gradient range during backward (allreduce only)")
+      ("train.overlap_chunks", po::value(&c.overlap_chunks), "row blocks of the first layer's kernel when overlapping")
       ("train.seed", po::value(&c.seed), "seed of initialisation and shuffling")
       ("optimizer.learning_rate", po::value(&c.adam.learning_rate), "Adam learning rate")
       ("optimizer.beta1", po::value(&c.adam.beta1), "Adam beta1")

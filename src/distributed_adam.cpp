@@ -29,6 +29,7 @@ DistributedAdam::DistributedAdam(const Comm& comm, std::size_t param_count, Adam
                                             : Range{0, param_count}),
       adam_(slice_.size(), settings),
       reduced_(sync == GradientSync::kSharded ? slice_.size() : 0) {
+  pending_.reserve(64);
   for (int r = 0; r < comm.size(); ++r) {
     const Range range = shard_range(param_count, r, comm.size());
     counts_.push_back(to_int(range.size(), "parameter slice"));
@@ -44,8 +45,13 @@ bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_c
   std::span<float> grads = grads_and_control.first(param_count_);
   auto start = Clock::now();
   if (sync_ == GradientSync::kAllreduce) {
-    // Every rank joins, even with an empty batch: no rank waits alone.
-    comm_.allreduce_sum(grads_and_control);
+    if (pending_.empty()) {
+      // Every rank joins, even with an empty batch: no rank waits alone.
+      comm_.allreduce_sum(grads_and_control);
+    } else {
+      MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE);
+      pending_.clear();
+    }
     comm_seconds += seconds_since(start);
     start = Clock::now();
     adam_.step(params, grads);
@@ -65,6 +71,18 @@ bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_c
   Comm::wait(request);
   comm_seconds += seconds_since(start);
   return control > 0.0f;
+}
+
+void DistributedAdam::start_sum(std::span<float> range) {
+  require(sync_ == GradientSync::kAllreduce, "overlapped sums need train.gradient_sync = allreduce");
+  pending_.push_back(comm_.iallreduce_sum(range));
+}
+
+void DistributedAdam::progress() {
+  if (pending_.empty()) return;
+  int done = 0;
+  MPI_Testall(static_cast<int>(pending_.size()), pending_.data(), &done, MPI_STATUSES_IGNORE);
+  if (done) pending_.clear();
 }
 
 void DistributedAdam::full_moments(std::vector<float>& m, std::vector<float>& v) const {

@@ -73,20 +73,34 @@ std::span<float> Network::logits_grad(std::size_t batch) {
 
 void Network::backward(std::span<const float> x, std::span<const float> dlogits,
                        std::size_t batch) {
+  backward(x, dlogits, batch, 1, {});
+}
+
+void Network::backward(std::span<const float> x, std::span<const float> dlogits,
+                       std::size_t batch, std::size_t chunks,
+                       const std::function<void(std::size_t, std::size_t)>& ready) {
   require(batch <= max_batch_ && dlogits.size() >= batch * output_size(),
           "backward: dlogits has ", dlogits.size(), " values for batch ", batch);
+  require(chunks >= 1, "backward: chunks must be >= 1");
   std::span<const float> delta = dlogits;
-  for (std::size_t l = num_layers(); l-- > 0;) {
+  for (std::size_t l = num_layers(); l-- > 1;) {
     const std::size_t in = widths_[l], out = widths_[l + 1];
-    std::span<const float> layer_input =
-        l == 0 ? x : std::span<const float>(outputs_[l - 1].data(), batch * in);
+    std::span<const float> layer_input(outputs_[l - 1].data(), batch * in);
     // Ping-pong between two buffers: delta (read) and the next delta (written).
     std::vector<float>& next = delta.data() == delta_a_.data() ? delta_b_ : delta_a_;
-    std::span<float> dx = l == 0 ? std::span<float>() : std::span<float>(next.data(), batch * in);
+    std::span<float> dx(next.data(), batch * in);
     dense_backward(delta, layer_input, kernel(l), kernel_grad(l), bias_grad(l), dx, batch, in, out);
-    if (l == 0) break;
     relu_backward(layer_input, dx);
     delta = dx;
+  }
+  // The first layer: no input gradient; bias first, then the kernel by rows.
+  const std::size_t in = widths_[0], out = widths_[1];
+  dense_bias_grad(delta, bias_grad(0), batch, out);
+  if (ready) ready(offsets_[0] + in * out, grads_.size());
+  for (std::size_t c = 0; c < chunks; ++c) {
+    const std::size_t row_begin = in * c / chunks, row_end = in * (c + 1) / chunks;
+    dense_weight_grad_rows(delta, x, kernel_grad(0), batch, in, out, row_begin, row_end);
+    if (ready) ready(offsets_[0] + row_begin * out, offsets_[0] + row_end * out);
   }
 }
 

@@ -99,26 +99,33 @@ std::string format_seconds(double seconds) {
 
 StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::span<const float> x,
                               std::span<const std::uint8_t> labels, std::size_t batch,
-                              std::size_t global_batch, bool stop_requested, StepSeconds& seconds) {
+                              std::size_t global_batch, bool stop_requested,
+                              std::size_t overlap_chunks, StepSeconds& seconds) {
   require(global_batch > 0, "data_parallel_step: empty global batch");
   Clock::time_point start = Clock::now();
   net.zero_grads();
   StepResult result;
-  if (batch > 0) {
-    std::span<const float> logits = net.forward(x, batch);
-    // The scale makes the summed gradients the mean over the global batch,
-    // however unevenly its samples fall on ranks.
-    const float scale = 1.0f / static_cast<float>(global_batch);
-    std::span<float> dlogits = net.logits_grad(batch);
-    result.loss = softmax_cross_entropy(logits, labels, batch, net.output_size(), scale, dlogits);
-    seconds.forward += seconds_since(start);
-    start = Clock::now();
+  // An empty batch (a short shard's last steps) runs through with B = 0, so
+  // every rank reports the same gradient ranges and joins the same sums.
+  std::span<const float> logits = net.forward(x, batch);
+  // The scale makes the summed gradients the mean over the global batch,
+  // however unevenly its samples fall on ranks.
+  const float scale = 1.0f / static_cast<float>(global_batch);
+  std::span<float> dlogits = net.logits_grad(batch);
+  result.loss = softmax_cross_entropy(logits, labels, batch, net.output_size(), scale, dlogits);
+  seconds.forward += seconds_since(start);
+  start = Clock::now();
+  std::span<float> reduced = net.grads_and_control();
+  reduced.back() = stop_requested ? 1.0f : 0.0f;
+  if (overlap_chunks > 0) {
+    net.backward(x, dlogits, batch, overlap_chunks, [&](std::size_t begin, std::size_t end) {
+      optimizer.start_sum(reduced.subspan(begin, end - begin));
+      optimizer.progress();
+    });
+  } else {
     net.backward(x, dlogits, batch);
   }
   seconds.backward += seconds_since(start);
-
-  std::span<float> reduced = net.grads_and_control();
-  reduced.back() = stop_requested ? 1.0f : 0.0f;
   result.stop = optimizer.step(net.params(), reduced, seconds.comm, seconds.optimizer);
   return result;
 }
@@ -147,6 +154,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   Network net(config.widths(), std::max({local_batch, config.eval_batch, std::size_t{1}}));
   DistributedAdam adam(comm, net.params().size(), config.adam,
                        parse_gradient_sync(config.gradient_sync));
+  const std::size_t overlap_chunks = config.overlap ? config.overlap_chunks : 0;
   adam.set_learning_rate(learning_rate);
   require(comm.agree(net.params().size()), "rank ", comm.rank(),
           ": the ranks built networks of different sizes (", net.params().size(), " parameters)");
@@ -252,7 +260,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
       const std::size_t global_B =
           global_batch_at_step(data.info.train_count, global_batch, comm.size(), step);
       const StepResult r = data_parallel_step(net, adam, x, labels, B, global_B,
-                                              stop_signal_received() != 0, seconds);
+                                              stop_signal_received() != 0, overlap_chunks, seconds);
       sums[0] += r.loss.loss;
       sums[1] += static_cast<double>(r.loss.correct);
       sums[2] += static_cast<double>(B);

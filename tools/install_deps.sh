@@ -3,6 +3,10 @@
 # As root it runs apt-get; otherwise it prints the exact sudo line and stops.
 #   tools/install_deps.sh          build + run: compiler, CMake, MPI, BLAS, HDF5, Boost, npm
 #   tools/install_deps.sh --tests  the same plus GoogleTest and SLURM (slurmctld, slurmd, munge)
+#   tools/install_deps.sh --analysis   plus numpy, matplotlib, h5py for the scaling tools (tools/*.py)
+#   tools/install_deps.sh --torch      plus PyTorch and h5py for bench/pytorch_peer.py
+# Flags combine (--tests --analysis --torch). The Python tools run under
+# Debian's /usr/bin/python3, which is the interpreter these packages serve.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-dev
@@ -12,7 +16,14 @@ command -v npm > /dev/null || packages+=(npm)
 # --tests: GoogleTest, and SLURM for tests/slurm, which starts its own private
 # daemons. In a container apt starts no service; under systemd it starts munge
 # (slurmd and slurmctld stay down without /etc/slurm/slurm.conf), unused by the tests.
-[ "${1:-}" = "--tests" ] && packages+=(googletest libgtest-dev slurmctld slurmd slurm-client munge)
+for flag in "$@"; do
+  case $flag in
+    --tests) packages+=(googletest libgtest-dev slurmctld slurmd slurm-client munge) ;;
+    --analysis) packages+=(python3-numpy python3-matplotlib python3-h5py) ;;
+    --torch) packages+=(python3-torch python3-numpy python3-h5py) ;;
+    *) echo "[deps] unknown flag '$flag': expected --tests, --analysis or --torch" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

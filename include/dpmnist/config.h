@@ -20,6 +20,8 @@ struct TrainConfig {
   std::string lr_scaling = "none";          // train.lr_scaling: none | linear | sqrt
   std::size_t lr_reference_batch = 32;      // train.lr_reference_batch
   std::string gradient_sync = "allreduce";  // train.gradient_sync: allreduce | sharded
+  bool overlap = false;                     // train.overlap: sums start during backward
+  std::size_t overlap_chunks = 4;           // train.overlap_chunks: first-layer row blocks
   AdamSettings adam;                        // optimizer.*
   std::uint64_t seed = 42;                  // train.seed
   std::size_t checkpoint_every = 1;         // output.checkpoint_every (epochs)

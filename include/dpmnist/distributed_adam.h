@@ -33,6 +33,14 @@ class DistributedAdam {
   bool step(std::span<float> params, std::span<float> grads_and_control, double& comm_seconds,
             double& optimizer_seconds);
 
+  // Overlap (allreduce form only): start summing one range of
+  // grads_and_control as soon as backward has finished it; step() then waits
+  // for the started sums instead of reducing everything itself. Every rank
+  // must start the same ranges in the same order.
+  void start_sum(std::span<float> range);
+  // Lets MPI move the started sums along (no progress thread does it).
+  void progress();
+
   std::int64_t step_count() const { return adam_.step_count(); }
   void set_learning_rate(float learning_rate) { adam_.set_learning_rate(learning_rate); }
   // The full moments [P] each, identical on every rank. Collective when sharded.
@@ -48,6 +56,7 @@ class DistributedAdam {
   std::vector<int> counts_, displs_;  // every rank's slice, for the collectives
   Adam adam_;                      // over slice_
   std::vector<float> reduced_;     // [slice size] this rank's summed gradients
+  std::vector<MPI_Request> pending_;  // sums started by start_sum, not yet waited for
 };
 
 }  // namespace dpmnist

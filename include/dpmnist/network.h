@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -47,6 +48,13 @@ class Network {
   // x [B,input] in (the same x as the last forward); dlogits [B,classes] in.
   // ACCUMULATES into grads(); the first layer's input gradient is not computed.
   void backward(std::span<const float> x, std::span<const float> dlogits, std::size_t batch);
+
+  // The same, telling `ready(begin, end)` each range of grads_and_control()
+  // as soon as it is final: first [first layer's bias, end) (every later layer
+  // and the control word), then the first layer's kernel in `chunks` blocks of
+  // rows, so their reduction can start while the rest is computed.
+  void backward(std::span<const float> x, std::span<const float> dlogits, std::size_t batch,
+                std::size_t chunks, const std::function<void(std::size_t, std::size_t)>& ready);
 
  private:
   std::span<float> slice(std::vector<float>& buffer, std::size_t l, bool bias_part);

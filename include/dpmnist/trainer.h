@@ -32,11 +32,13 @@ struct StepResult {
 // be 0 near the end of a short shard); global_batch is the number of samples
 // all ranks take together this step. Zeroes the gradients, accumulates this
 // rank's share scaled by 1/global_batch, then lets the optimizer sum over
-// ranks (with this rank's stop request as the control word) and step.
-// Adds times to seconds.
+// ranks (with this rank's stop request as the control word) and step. With
+// overlap_chunks > 0 the sums start during backward: the later layers' first,
+// then the first layer's kernel in that many row blocks. Adds times to seconds.
 StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::span<const float> x,
                               std::span<const std::uint8_t> labels, std::size_t batch,
-                              std::size_t global_batch, bool stop_requested, StepSeconds& seconds);
+                              std::size_t global_batch, bool stop_requested,
+                              std::size_t overlap_chunks, StepSeconds& seconds);
 
 struct TrainResult {
   std::vector<EpochMetrics> history;  // every epoch, resumed ones included

@@ -50,7 +50,7 @@ cluster_daemon() {
 # cluster_sweep DIR: KILLs what the cluster left behind: processes carrying its
 # marker (a slurmstepd whose job outlived slurmd) and all their descendants.
 cluster_sweep() {
-  local dir=$1 e pid roots=() all
+  local dir=$1 e pid ppid line roots=() all
   for e in /proc/[0-9]*/environ; do
     pid=${e#/proc/}
     pid=${pid%/environ}
@@ -59,7 +59,14 @@ cluster_sweep() {
     fi
   done
   [ ${#roots[@]} -gt 0 ] || return 0
-  all=$(ps -eo pid=,ppid= | awk -v roots="${roots[*]}" '
+  # pid and parent pid of every process, from /proc (procps may be absent);
+  # the parent is the 2nd field after the command name's closing parenthesis
+  all=$(for e in /proc/[0-9]*/stat; do
+    line=$(cat "$e" 2> /dev/null) || continue
+    read -r _ ppid _ <<< "${line##*) }"
+    pid=${e#/proc/}
+    echo "${pid%/stat} $ppid"
+  done | awk -v roots="${roots[*]}" '
     BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1 }
     { parent[$1] = $2 }
     END {
@@ -69,8 +76,9 @@ cluster_sweep() {
       for (p in keep) print p
     }')
   cluster_say "killing what the test cluster left running:"
-  # shellcheck disable=SC2086
-  ps -o pid=,args= -p "$(echo $all | tr ' ' ,)" >&2 || true
+  for pid in $all; do
+    echo "  $pid $(tr '\0' ' ' 2> /dev/null < "/proc/$pid/cmdline")" >&2
+  done
   # shellcheck disable=SC2086
   kill -KILL $all 2> /dev/null || true
 }

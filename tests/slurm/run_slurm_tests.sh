@@ -176,7 +176,7 @@ test_a() {
 
 # ---- b. preemption: USR1 -> checkpoint -> exit 75 -> requeue -> resume -------
 test_b() {
-  local id out run ref t0=$SECONDS why=() epochs=40 state restarts w_job w_ref resumed
+  local id out run ref t0=$SECONDS why=() epochs=20 state restarts w_job w_ref resumed
   local args=("${small[@]}" "--train.epochs=$epochs")
   id=$(submit slurm/train.sbatch "$work/medium.h5" --ntasks=2 -- "${args[@]}") ||
     { fail b "sbatch slurm/train.sbatch refused the job"; return; }
@@ -337,7 +337,7 @@ test_f() {
 
 # ---- g. the time limit: --signal=B:USR1@50 with --time=1 -------------------
 test_g() {
-  local id out run t0=$SECONDS why=() runtime
+  local id out run t0=$SECONDS why=() runtime requeued
   id=$(submit slurm/train.sbatch "$work/medium.h5" --ntasks=2 --time=1 --signal=B:USR1@50 -- \
     "${small[@]}" --train.epochs=2000) || { fail g "sbatch slurm/train.sbatch refused the job"; return; }
   out=$work/runs/dpmnist-train-$id.out
@@ -353,11 +353,12 @@ test_g() {
   grep -q "stopped by a signal" "$out" || why+=("the trainer did not log its stop")
   grep -q "exit 75.*requeueing job $id" "$out" || why+=("no 'exit 75 ... requeueing' in the output")
   [ "$runtime" -lt 60 ] || why+=("requeued only after ${runtime} s, past the 60 s limit")
+  requeued=$(job_line "$id")
   scancel "$id"
   if [ ${#why[@]} -eq 0 ]; then
     pass g "job $id: USR1 from SLURM ${runtime} s into a 60 s limit ->" \
       "'$(grep -o 'stopped by a signal at [^;]*' "$out" | head -n 1)' -> exit 75 -> requeued" \
-      "($(job_line "$id")); then cancelled"
+      "($requeued); then cancelled"
   else
     fail g "job $id: $(printf '%s; ' "${why[@]}")"
     show_output "$out"

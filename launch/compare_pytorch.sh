@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# dpmnist against PyTorch on the seed model, one run after another on this
+# machine: dpmnist-train at np = 1 and 2 (launch/train.sh), then
+# bench/pytorch_peer.py single-process and DDP over gloo at np = 2; prints the
+# ratio table (s/epoch of training, evaluation excluded, mean of epochs 2..E;
+# final test accuracy; how many times faster dpmnist is).
+#   launch/compare_pytorch.sh                EPOCHS=2 launch/compare_pytorch.sh
+# Needs Debian's python3-torch and python3-h5py (bash tools/install_deps.sh --torch).
+# Files: runs/compare/<date-time>/ (metrics.csv per dpmnist run, JSON per
+# PyTorch run, logs, table.md); OUT=DIR picks another directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+epochs=${EPOCHS:-5}
+data=${DATA:-data/mnist.h5}
+config=${CONFIG:-configs/seed.ini}
+out=${OUT:-runs/compare/$(date +%Y%m%d-%H%M%S)}
+py=/usr/bin/python3  # Debian's interpreter: a pyenv python3 cannot see python3-torch
+
+$py -c 'import torch, h5py' 2> /dev/null || {
+  echo "[compare] PyTorch not importable by $py: run  bash tools/install_deps.sh --torch" >&2
+  exit 1
+}
+[ -x build/bin/dpmnist-train ] || { echo "[compare] build/bin/dpmnist-train missing: run  bash tools/build.sh" >&2; exit 1; }
+[ -f "$data" ] || { echo "[compare] $data missing: run  bash launch/seed.sh  (or data/fetch_mnist.sh + dpmnist-prepare)" >&2; exit 1; }
+mkdir -p "$out"
+
+run() {  # name, command...: runs it with its output in $out/name.log
+  local name=$1; shift
+  echo "[compare] $name: $*"
+  "$@" > "$out/$name.log" 2>&1 || { cat "$out/$name.log" >&2; echo "[compare] $name failed" >&2; exit 1; }
+}
+
+echo "[compare] $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; $epochs epochs each; into $out"
+for np in 1 2; do
+  run dpmnist-np$np bash launch/train.sh "$np" --config "$config" --data "$data" \
+    --out "$out/dpmnist-np$np" --train.epochs="$epochs" --output.progress_seconds=0
+done
+run pytorch-np1 $py bench/pytorch_peer.py --data "$data" --epochs "$epochs" --np 1 --json "$out/pytorch-np1.json"
+run pytorch-ddp-np2 $py bench/pytorch_peer.py --data "$data" --epochs "$epochs" --np 2 --json "$out/pytorch-ddp-np2.json"
+
+$py - "$out" "$(lscpu | sed -n 's/^Model name: *//p')" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF' | tee "$out/table.md"
+import csv, json, sys
+out, cpu, cores, load = sys.argv[1:5]
+
+def dpmnist(np_):
+    with open(f"{out}/dpmnist-np{np_}/metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    timed = rows[1:] if len(rows) > 1 else rows
+    return dict(system="dpmnist", procs=np_,
+                seconds=sum(float(r["epoch_seconds"]) for r in timed) / len(timed),
+                acc=float(rows[-1]["test_acc"]), epochs=(timed[0]["epoch"], timed[-1]["epoch"]))
+
+def pytorch(name, label):
+    with open(f"{out}/{name}.json") as f:
+        s = json.load(f)
+    return dict(system=label, procs=s["world_size"], seconds=s["mean_train_seconds"],
+                acc=s["test_acc"], torch=s["torch_version"])
+
+d1, d2 = dpmnist(1), dpmnist(2)
+p1 = pytorch("pytorch-np1", "PyTorch single process")
+p2 = pytorch("pytorch-ddp-np2", "PyTorch DDP (gloo)")
+print(f"machine: {cpu}, {cores} cores; torch {p1['torch']}; load average at end {load}")
+print(f"s/epoch: training only (evaluation excluded), mean of epochs {d1['epochs'][0]}..{d1['epochs'][1]}, "
+      "max over ranks/processes\n")
+print("| system | processes | s/epoch | test accuracy | dpmnist np=1 is faster by | dpmnist np=2 is faster by |")
+print("|---|---|---|---|---|---|")
+for r in (d1, d2, p1, p2):
+    print(f"| {r['system']} | {r['procs']} | {r['seconds']:.3f} | {100 * r['acc']:.2f}% | "
+          f"{r['seconds'] / d1['seconds']:.2f}x | {r['seconds'] / d2['seconds']:.2f}x |")
+print()
+print(f"dpmnist np=2 vs PyTorch single process: {p1['seconds'] / d2['seconds']:.1f}x faster, "
+      f"accuracy {100 * (d2['acc'] - p1['acc']):+.2f} points")
+print(f"dpmnist np=2 vs PyTorch DDP np=2:       {p2['seconds'] / d2['seconds']:.1f}x faster, "
+      f"accuracy {100 * (d2['acc'] - p2['acc']):+.2f} points")
+print(f"dpmnist np=1 vs PyTorch single process: {p1['seconds'] / d1['seconds']:.1f}x faster, "
+      f"accuracy {100 * (d1['acc'] - p1['acc']):+.2f} points")
+print(f"self-speedup np=1 -> np=2: dpmnist {d1['seconds'] / d2['seconds']:.2f}x, "
+      f"PyTorch (single -> DDP) {p1['seconds'] / p2['seconds']:.2f}x")
+EOF
+echo "[compare] wrote $out/table.md"
