@@ -2,9 +2,8 @@
 // allreduce the trainer runs (Comm::allreduce_sum, or iallreduce_sum + wait),
 // over message sizes, in the manner of osu_allreduce. It times MPI alone: no
 // data file, no network, and nothing the trainer does around the collective.
-#include <boost/program_options.hpp>
-
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -92,8 +91,8 @@ void check_sum(const Comm& comm, std::vector<float>& values, bool nonblocking) {
     if (values[i] != static_cast<float>(expected) && wrong++ == 0) first_wrong = i;
   }
   const bool any_wrong = comm.any(wrong != 0);
-  require(!any_wrong, "allreduce of ", values.size(), " floats gave wrong sums (rank ",
-          comm.rank(), ": ", wrong, " wrong, first at index ", first_wrong, ")");
+  require(!any_wrong, "allreduce of ", values.size(), " floats gave wrong sums (rank ", comm.rank(),
+          ": ", wrong, " wrong, first at index ", first_wrong, ")");
 }
 
 Row time_message(const Comm& comm, const Message& message, std::size_t iterations,
@@ -111,11 +110,11 @@ Row time_message(const Comm& comm, const Message& message, std::size_t iteration
     allreduce_once(comm, values, nonblocking);
     seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  const double mean = std::accumulate(seconds.begin(), seconds.end(), 0.0) /
-                      static_cast<double>(seconds.size());
+  const double mean =
+      std::accumulate(seconds.begin(), seconds.end(), 0.0) / static_cast<double>(seconds.size());
   std::sort(seconds.begin(), seconds.end());
-  std::vector<double> stats = {mean * 1e6, seconds[seconds.size() / 2] * 1e6,
-                               seconds.front() * 1e6, seconds.back() * 1e6};
+  std::vector<double> stats = {mean * 1e6, seconds[seconds.size() / 2] * 1e6, seconds.front() * 1e6,
+                               seconds.back() * 1e6};
   comm.allreduce_max(stats);
   row.avg_us = stats[0];
   row.median_us = stats[1];
@@ -145,14 +144,15 @@ double busbw_gbps(const Row& row, int ranks) {
 }
 
 void print_table(const std::vector<Row>& rows, const Comm& comm, bool nonblocking) {
-  std::printf("# dpmnist-bench-allreduce: %s(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM)%s, %d rank(s), "
-              "rank 0 on %s\n# %s\n",
-              nonblocking ? "MPI_Iallreduce" : "MPI_Allreduce",
-              nonblocking ? " + MPI_Wait" : "", comm.size(), comm.host().c_str(),
-              mpi_library().c_str());
-  std::printf("# latency per call in us: avg, median, min, max over the timed iterations, each "
-              "the max over ranks\n# algbw = bytes / median (robust to preemption on a shared "
-              "machine); busbw = algbw * 2(p-1)/p; GB/s = 1e9 B/s\n");
+  std::printf(
+      "# dpmnist-bench-allreduce: %s(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM)%s, %d rank(s), "
+      "rank 0 on %s\n# %s\n",
+      nonblocking ? "MPI_Iallreduce" : "MPI_Allreduce", nonblocking ? " + MPI_Wait" : "",
+      comm.size(), comm.host().c_str(), mpi_library().c_str());
+  std::printf(
+      "# latency per call in us: avg, median, min, max over the timed iterations, each "
+      "the max over ranks\n# algbw = bytes / median (robust to preemption on a shared "
+      "machine); busbw = algbw * 2(p-1)/p; GB/s = 1e9 B/s\n");
   std::printf("%12s %10s %6s %10s %10s %10s %10s %11s %11s  %s\n", "bytes", "floats", "iters",
               "avg_us", "median_us", "min_us", "max_us", "algbw_GB/s", "busbw_GB/s", "message");
   for (const Row& r : rows) {
@@ -172,8 +172,8 @@ void write_csv(const std::string& path, const std::vector<Row>& rows, const Comm
   for (const Row& r : rows) {
     out << r.message.floats * sizeof(float) << ',' << r.message.floats << ',' << comm.size() << ','
         << (nonblocking ? "iallreduce" : "allreduce") << ',' << r.iterations << ',' << r.warmup
-        << ',' << r.avg_us << ',' << r.median_us << ',' << r.min_us << ',' << r.max_us << ',' << algbw_gbps(r) << ','
-        << busbw_gbps(r, comm.size()) << ',' << r.message.label << '\n';
+        << ',' << r.avg_us << ',' << r.median_us << ',' << r.min_us << ',' << r.max_us << ','
+        << algbw_gbps(r) << ',' << busbw_gbps(r, comm.size()) << ',' << r.message.label << '\n';
   }
   require(out.good(), "write to --csv file ", path, " failed");
 }
@@ -196,8 +196,8 @@ int main(int argc, char** argv) {
         "timed calls per size; 0 = 1000 for small messages down to 20 for the largest")(
         "warmup", po::value(&warmup)->default_value(0), "untimed calls first; 0 = iters / 10")(
         "nonblocking", "time MPI_Iallreduce + MPI_Wait instead of MPI_Allreduce")(
-        "no-model-sizes", "only the powers of 2")(
-        "csv", po::value(&csv), "also write the table to this CSV file (rank 0)");
+        "no-model-sizes", "only the powers of 2")("csv", po::value(&csv),
+                                                  "also write the table to this CSV file (rank 0)");
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, options), vm);
     po::notify(vm);
@@ -210,7 +210,8 @@ int main(int argc, char** argv) {
             ": need a multiple of 4 bytes, and min <= max");
     const bool nonblocking = vm.count("nonblocking") > 0;
     std::vector<Row> rows;
-    for (const Message& message : message_sizes(min_bytes, max_bytes, !vm.count("no-model-sizes"))) {
+    for (const Message& message :
+         message_sizes(min_bytes, max_bytes, !vm.count("no-model-sizes"))) {
       rows.push_back(time_message(comm, message, iterations, warmup, nonblocking));
     }
     if (comm.rank() == 0) {

@@ -2,9 +2,8 @@
 // shapes, transposes and betas one training step of a 784-hidden...-10 network
 // runs (as dense.cpp calls them), per batch size: GFLOP/s per shape and the
 // step's sgemm time. It times sgemm only: no bias, ReLU, softmax or Adam.
-#include <boost/program_options.hpp>
-
 #include <algorithm>
+#include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -31,7 +30,9 @@ struct Shape {
   Transpose trans_a = Transpose::kNo, trans_b = Transpose::kNo;
   std::size_t M = 0, N = 0, K = 0;
   float beta = 0;
-  double flops() const { return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K); }
+  double flops() const {
+    return 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+  }
 };
 
 struct Timing {
@@ -83,9 +84,7 @@ Timing time_shape(const Shape& s, double block_seconds, std::size_t repeats) {
   std::vector<float> A(s.M * s.K), B(s.K * s.N), C(s.M * s.N, 0.0f);
   fill(A, 1);
   fill(B, 2);
-  const auto call = [&] {
-    gemm(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0f, A, B, s.beta, C);
-  };
+  const auto call = [&] { gemm(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0f, A, B, s.beta, C); };
   // C accumulates when beta is 1: scale it back now and then so it stays finite.
   const auto reset_c = [&] { std::fill(C.begin(), C.end(), 0.0f); };
   for (int i = 0; i < 3; ++i) call();
@@ -94,9 +93,11 @@ Timing time_shape(const Shape& s, double block_seconds, std::size_t repeats) {
     reset_c();
     const auto start = std::chrono::steady_clock::now();
     for (std::size_t i = 0; i < calls; ++i) call();
-    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double t =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (t >= block_seconds / 4 || calls >= (std::size_t{1} << 24)) {
-      calls = std::max<std::size_t>(1, static_cast<std::size_t>(static_cast<double>(calls) * block_seconds / t));
+      calls = std::max<std::size_t>(
+          1, static_cast<std::size_t>(static_cast<double>(calls) * block_seconds / t));
       break;
     }
     calls *= 4;
@@ -179,9 +180,10 @@ int main(int argc, char** argv) {
       out << "model,batch,threads,shape,phase,dims,M,N,K,flops,calls,median_us,best_us,"
              "gflops_median,gflops_best\n";
     }
-    std::printf("# dpmnist-bench-sgemm: cblas_sgemm through dpmnist::gemm, %d OpenBLAS thread(s);"
-                " median (best) of %zu blocks of ~%.2f s\n",
-                threads, repeats, block_seconds);
+    std::printf(
+        "# dpmnist-bench-sgemm: cblas_sgemm through dpmnist::gemm, %d OpenBLAS thread(s);"
+        " median (best) of %zu blocks of ~%.2f s\n",
+        threads, repeats, block_seconds);
     for (const std::string& hidden_text : hidden_list) {
       const std::vector<std::size_t> hidden = parse_widths(hidden_text);
       const std::string model = model_name(hidden);
@@ -201,18 +203,19 @@ int main(int argc, char** argv) {
           if (shape.phase == "forward") forward_us += t.median_us;
           if (out.is_open()) {
             out << model << ',' << B << ',' << threads << ',' << shape.name << ',' << shape.phase
-                << ',' << shape.text << ',' << shape.M << ',' << shape.N << ',' << shape.K << ','
-                << shape.flops() << ',' << t.calls << ',' << t.median_us << ',' << t.best_us << ','
-                << gflops << ',' << gflops_best << '\n';
+                << ",\"" << shape.text << "\"," << shape.M << ',' << shape.N << ',' << shape.K
+                << ',' << shape.flops() << ',' << t.calls << ',' << t.median_us << ',' << t.best_us
+                << ',' << gflops << ',' << gflops_best << '\n';
           }
         }
         const double steps = static_cast<double>((kTrainSamples + B - 1) / B);
         std::printf("step     %-22s %10.3f %10.2f %10.1f            (forward %.2f us)\n",
                     "all of the above", step_flops / 1e6, step_us, step_flops / (step_us * 1e3),
                     forward_us);
-        std::printf("epoch of %zu samples at batch %zu: %.0f steps, %.1f GFLOP, %.3f s of sgemm "
-                    "on one rank\n",
-                    kTrainSamples, B, steps, steps * step_flops / 1e9, steps * step_us * 1e-6);
+        std::printf(
+            "epoch of %zu samples at batch %zu: %.0f steps, %.1f GFLOP, %.3f s of sgemm "
+            "on one rank\n",
+            kTrainSamples, B, steps, steps * step_flops / 1e9, steps * step_us * 1e-6);
       }
     }
     if (out.is_open()) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdlib>
 
 #include "dpmnist/error.h"
 
@@ -18,6 +19,21 @@ void check_mpi(int code, const char* call) {
 }
 
 }  // namespace
+
+std::string launcher_problem() {
+  // srun sets SLURM_STEP_NUM_TASKS for step tasks (the batch shell has none);
+  // a working PMI, or mpirun, leaves one of the others.
+  const char* step_tasks = std::getenv("SLURM_STEP_NUM_TASKS");
+  const long tasks = step_tasks ? std::atol(step_tasks) : 0;
+  if (tasks <= 1) return {};
+  for (const char* wired : {"PMIX_RANK", "PMI_RANK", "PMI_FD", "OMPI_COMM_WORLD_SIZE"}) {
+    if (std::getenv(wired)) return {};
+  }
+  return concat("srun started ", tasks, " tasks without a PMI this Open MPI can use (",
+                "no PMIX_RANK, PMI_RANK or PMI_FD), so MPI cannot wire them into one job and each ",
+                "would train alone. Launch with srun --mpi=pmix (see `srun --mpi=list`), or with ",
+                "mpirun inside the allocation.");
+}
 
 MpiSession::MpiSession(int* argc, char*** argv) {
   check_mpi(MPI_Init(argc, argv), "MPI_Init");

@@ -61,16 +61,17 @@ std::int64_t fault_setting(const char* name) {
   return value ? std::atoll(value) : -1;
 }
 
-// srun without working PMI starts N one-rank jobs that would each train alone.
+// srun without working PMI can start N one-rank jobs that would each train
+// alone; the apps check launcher_problem() before MPI_Init, this catches a
+// world of 1 that slipped through.
 void require_working_launcher(const Comm& comm) {
+  if (comm.size() > 1 || std::getenv("OMPI_COMM_WORLD_SIZE")) return;
+  const std::string problem = launcher_problem();
   const char* step_tasks = std::getenv("SLURM_STEP_NUM_TASKS");
-  const char* job_tasks = std::getenv("SLURM_NTASKS");
-  const char* tasks = step_tasks ? step_tasks : job_tasks;
-  const long expected = tasks ? std::atol(tasks) : 0;
-  require(!(expected > 1 && comm.size() == 1), "SLURM started ", expected,
-          " tasks but MPI sees a world of 1: srun could not wire the ranks together (no PMI),",
-          " so each task would train alone. Launch with srun --mpi=pmix (check `srun --mpi=list`),",
-          " or with mpirun inside the allocation");
+  require(problem.empty() && !(step_tasks && std::atol(step_tasks) > 1),
+          problem.empty() ? concat("SLURM_STEP_NUM_TASKS = ", step_tasks ? step_tasks : "",
+                                   " but MPI sees a world of 1: launch with srun --mpi=pmix")
+                          : problem);
 }
 
 // The checkpoint to resume from: --resume PATH, or for --resume auto the

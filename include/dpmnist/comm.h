@@ -11,6 +11,12 @@
 
 namespace dpmnist {
 
+// Before MPI_Init: an explanation if SLURM started this process as one of
+// several step tasks without a PMI that Open MPI can use (srun --mpi=none or
+// pmi2 with Debian's Open MPI), where MPI_Init would abort with a misleading
+// message or each task would train alone; empty when the launch looks sound.
+std::string launcher_problem();
+
 // MPI_Init / MPI_Finalize for the lifetime of main().
 class MpiSession {
  public:

@@ -8,6 +8,12 @@
 #include "dpmnist/trainer.h"
 
 int main(int argc, char** argv) {
+  // First, so a preemption warning that arrives during start-up is not fatal.
+  dpmnist::install_stop_handlers();
+  if (const std::string problem = dpmnist::launcher_problem(); !problem.empty()) {
+    std::cerr << "error: " << problem << std::endl;
+    return 1;
+  }
   dpmnist::MpiSession session(&argc, &argv);
   const dpmnist::Comm comm;
   try {
@@ -16,7 +22,6 @@ int main(int argc, char** argv) {
       if (comm.rank() == 0) std::cout << args.usage;
       return 0;
     }
-    dpmnist::install_stop_handlers();
     const dpmnist::TrainResult result = dpmnist::run_training(comm, args, std::cout);
     if (result.stopped) return dpmnist::kExitStopped;
     if (comm.rank() == 0 && !result.history.empty()) {

@@ -141,10 +141,12 @@ grep -q "stopped by a signal" "$work/usr1.log" || fail "SIGUSR1: no stop message
 record "SIGUSR1 (preemption warning)" "exit $code after $(grep -o 'stopped by a signal at epoch [0-9]* step [0-9/]*' "$work/usr1.log")" \
   "$took" "$(resume_matches "$work/usr1")"
 
-# 8. srun without PMI: SLURM says 2 tasks, MPI sees 1.
-SLURM_NTASKS=2 timeout 30 "${train[@]}" --out "$work/pmi" > "$work/pmi.log" 2>&1; code=$?
-[ "$code" != 0 ] && grep -q "no PMI" "$work/pmi.log" || fail "srun without PMI: not detected (exit $code)"
-record "SLURM_NTASKS=2 but a world of 1 (srun without PMI)" "exit $code: explained, no training" "-" "n/a"
+# 8. srun without PMI: a step of 2 tasks, no PMI variables (the real srun
+# --mpi=none case is in the SLURM tests).
+SLURM_STEP_NUM_TASKS=2 timeout 30 "${train[@]}" --out "$work/pmi" > "$work/pmi.log" 2>&1; code=$?
+[ "$code" != 0 ] && grep -q "srun --mpi=pmix" "$work/pmi.log" && [ ! -e "$work/pmi" ] ||
+  fail "srun without PMI: not detected before training (exit $code)"
+record "SLURM_STEP_NUM_TASKS=2, no PMI (srun --mpi=none)" "exit $code before MPI_Init: explained, no training" "-" "n/a"
 
 # 9. Uneven shards: 2003 digits at 3 and 5 ranks (the trainer checks every
 # sample is seen exactly once per epoch).

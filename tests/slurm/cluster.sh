@@ -47,16 +47,25 @@ cluster_daemon() {
   echo $! > "$dir/pids/$name"
 }
 
-# cluster_sweep DIR: KILLs what the cluster left behind: processes carrying its
-# marker (a slurmstepd whose job outlived slurmd) and all their descendants.
+# cluster_sweep DIR: KILLs what the cluster left behind and all descendants:
+# the daemons (they carry DPMNIST_TEST_CLUSTER=DIR in their environment) and
+# any slurmstepd whose job outlived slurmd (its environment is blank, but it
+# holds a unix socket under DIR/spool).
 cluster_sweep() {
-  local dir=$1 e pid ppid line roots=() all
+  local dir=$1 e pid ppid line roots=() all inode inodes
   for e in /proc/[0-9]*/environ; do
     pid=${e#/proc/}
     pid=${pid%/environ}
     if tr '\0' '\n' 2> /dev/null < "$e" | grep -qxF "DPMNIST_TEST_CLUSTER=$dir"; then
       roots+=("$pid")
     fi
+  done
+  inodes=$(awk -v d="$dir/" 'index($8, d) == 1 { print $7 }' /proc/net/unix)
+  for inode in $inodes; do
+    while read -r e; do
+      pid=${e#/proc/}
+      roots+=("${pid%%/*}")
+    done < <(find /proc/[0-9]*/fd -lname "socket:\[$inode\]" 2> /dev/null)
   done
   [ ${#roots[@]} -gt 0 ] || return 0
   # pid and parent pid of every process, from /proc (procps may be absent);
@@ -102,6 +111,8 @@ cluster_start() {
     cluster_say "error: must run as root (slurmd starts job steps as their owner); uid is $(id -u)"
     return 1
   fi
+  # Debian puts the daemons in /usr/sbin, which a non-login PATH may lack
+  case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH=$PATH:/usr/sbin:/sbin ;; esac
   for need in munged mungekey slurmctld slurmd sbatch srun scontrol squeue sinfo scancel setsid; do
     if ! command -v "$need" > /dev/null; then
       cluster_say "error: '$need' not found; install the packages: bash tools/install_deps.sh --tests" \
@@ -113,9 +124,10 @@ cluster_start() {
     cluster_say "error: $dir already holds a cluster (pids/); stop it or use a new directory"
     return 1
   fi
-  mkdir -p "$dir"/{munge,state,spool,log,pids}
+  mkdir -p "$dir"/{munge,state,spool,log,pids,tmp}
   # munged refuses a socket directory others can write; clients must reach it
   chmod 0755 "$dir" "$dir/munge"
+  chmod 1777 "$dir/tmp"
   chmod 0700 "$dir/state" "$dir/spool"
 
   if ! mungekey -c -k "$dir/munge/munge.key" > "$dir/log/mungekey.out" 2>&1; then

@@ -109,6 +109,7 @@ class Document:
         self.blocks.append(("table", list(header), [list(r) for r in rows], align))
 
     def figure(self, path, caption):
+        """A PNG in the output directory; its caption is printed under it."""
         self.blocks.append(("figure", Path(path), caption))
 
     def code(self, text):
@@ -131,7 +132,7 @@ class Document:
                 out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
                 out.append("")
             elif kind == "figure":
-                out += [f"![{block[2]}]({block[1].name})", "", f"*{block[2]}*", ""]
+                out += [f"![{block[1].stem}]({block[1].name})", "", f"*{block[2]}*", ""]
             elif kind == "code":
                 out += ["```", block[1].rstrip("\n"), "```", ""]
         return "\n".join(out)
@@ -166,7 +167,7 @@ class Document:
                 out.append("</table>")
             elif kind == "figure":
                 data = base64.b64encode(block[1].read_bytes()).decode("ascii")
-                alt = html.escape(block[2])
+                alt = html.escape(block[1].stem)
                 out.append(f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{alt}\">"
                            f"<figcaption>{_inline_html(block[2])}</figcaption></figure>")
             elif kind == "code":

@@ -5,29 +5,28 @@ images), and a PCA projection. It reads no run and trains nothing.
 """
 import numpy as np
 
-from . import common
+from . import cleaning, common
 from .common import Document, format_count, new_figure, progress, save_figure, show_digit
-from .datafile import NUM_CLASSES, SPLITS
+from .datafile import NUM_CLASSES, SPLITS, ink_per_image
 
 # name -> (width, height) in pixels; tests/report/check_report.py holds the same table.
 FIGURES = {
     "class_counts.png": (1000, 450),
     "samples.png": (1000, 950),
     "class_mean_std.png": (1300, 360),
-    "intensity_ink.png": (1300, 480),
-    "cleaning.png": (1200, 1000),
+    "intensity_ink.png": (1500, 480),
+    cleaning.FIGURE[0]: cleaning.FIGURE[1],
     "pca.png": (900, 750),
 }
 SAMPLES_PER_CLASS = 12
 PCA_SAMPLE = 5000
-NEAR_PAIR_SAMPLE = 1000
 SHARD_WORLD_SIZES = (2, 3, 4, 8)
 COLORS = [f"C{c}" for c in range(NUM_CLASSES)]
 
 
-def ink_per_image(images):
-    """Lit (nonzero) pixels per image, the quantity the blank check thresholds."""
-    return np.count_nonzero(images.reshape(len(images), -1), axis=1)
+def matplotlib_gray_bands(count):
+    """Light to dark greys, one per intensity band (dark = more ink)."""
+    return [str(0.9 - 0.85 * b / max(count - 1, 1)) for b in range(count)]
 
 
 def figure_class_counts(data, out_dir):
@@ -44,7 +43,8 @@ def figure_class_counts(data, out_dir):
     ax.set_xlabel("class (digit)")
     ax.set_ylabel("images")
     ax.set_xticks(x)
-    ax.legend(loc="lower right")
+    ax.set_ylim(0, 1.18 * max(train.max(), test.max()))
+    ax.legend(loc="upper right", ncol=2)
     return save_figure(fig, out_dir, "class_counts.png", FIGURES["class_counts.png"])
 
 
@@ -73,6 +73,10 @@ def stratification_tables(data):
             worst = max(worst, np.abs(counts - proportions * len(shard)).max())
         shard_rows.append([world, format_count(len(labels) // world), f"{worst:.2f}"])
     return rows, deviation, fraction, shard_rows
+
+
+# Bands of lit-pixel values for the per-class intensity panel.
+INTENSITY_BANDS = ((1, 63), (64, 127), (128, 191), (192, 254), (255, 255))
 
 
 def figure_samples(data, out_dir, rng):
@@ -128,7 +132,7 @@ def figure_intensity_ink(data, out_dir):
     ink = ink_per_image(split.images)
     threshold = data.attr("blank_pixel_threshold")
     fig = new_figure(FIGURES["intensity_ink.png"])
-    left, right = fig.subplots(1, 2, width_ratios=[1, 1.3])
+    left, middle, right = fig.subplots(1, 3, width_ratios=[1, 0.9, 1.2])
     left.bar(np.arange(256), histogram, width=1.0, color="C0")
     left.set_yscale("log")
     left.set_xlim(-2, 258)
@@ -137,6 +141,26 @@ def figure_intensity_ink(data, out_dir):
     total = histogram.sum()
     left.set_title(f"Pixel intensities, all training pixels: {100 * histogram[0] / total:.1f}% "
                    f"are 0, {100 * histogram[255] / total:.1f}% are 255", fontsize=10)
+    shares = np.zeros((NUM_CLASSES, len(INTENSITY_BANDS)))
+    for c in range(NUM_CLASSES):
+        counts = np.bincount(split.images[split.labels == c].ravel(), minlength=256)
+        for b, (low, high) in enumerate(INTENSITY_BANDS):
+            shares[c, b] = counts[low:high + 1].sum()
+        shares[c] /= max(shares[c].sum(), 1)
+    bottom = np.zeros(NUM_CLASSES)
+    band_colors = matplotlib_gray_bands(len(INTENSITY_BANDS))
+    for b, (low, high) in enumerate(INTENSITY_BANDS):
+        middle.bar(range(NUM_CLASSES), 100 * shares[:, b], 0.7, bottom=bottom,
+                   color=band_colors[b], edgecolor="black", linewidth=0.5,
+                   label=f"{low}-{high}" if low != high else str(low))
+        bottom += 100 * shares[:, b]
+    middle.set_xticks(range(NUM_CLASSES))
+    middle.set_xlabel("class (digit)")
+    middle.set_ylabel("share of the class's lit pixels (%)")
+    middle.set_ylim(0, 100)
+    middle.set_title("Values of lit pixels by class", fontsize=10)
+    middle.legend(title="pixel value", fontsize=7, title_fontsize=8, loc="lower right",
+                  framealpha=0.9)
     per_class = [ink[split.labels == c] for c in range(NUM_CLASSES)]
     right.boxplot(per_class, positions=range(NUM_CLASSES), widths=0.6, flierprops={"markersize": 2})
     if threshold is not None:
@@ -156,94 +180,6 @@ def figure_intensity_ink(data, out_dir):
                      f"{lit.mean():.1f}" if lit.size else ""])
     path = save_figure(fig, out_dir, "intensity_ink.png", FIGURES["intensity_ink.png"])
     return path, rows
-
-
-def find_duplicates(data):
-    """Exact-duplicate groups over both splits: lists of (split, row)."""
-    pooled = np.concatenate([data.splits[s].images.reshape(data.splits[s].count, -1)
-                             for s in SPLITS])
-    owners = [(s, i) for s in SPLITS for i in range(data.splits[s].count)]
-    keys = np.ascontiguousarray(pooled).view(np.dtype((np.void, pooled.shape[1]))).ravel()
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    groups = []
-    for key in np.flatnonzero(counts > 1):
-        groups.append([owners[i] for i in np.flatnonzero(inverse == key)])
-    return groups
-
-
-def nearest_test_train_pairs(data, rng, pairs=8):
-    """Closest train image (Euclidean on pixel/255) for a sample of test images."""
-    train, test = data.splits["train"], data.splits["test"]
-    sample = np.sort(rng.choice(test.count, size=min(NEAR_PAIR_SAMPLE, test.count),
-                                replace=False))
-    a = test.images[sample].reshape(len(sample), -1).astype(np.float32) / 255
-    b = train.images.reshape(train.count, -1).astype(np.float32) / 255
-    b_norms = (b * b).sum(axis=1)
-    best = np.full(len(sample), np.inf, dtype=np.float32)
-    best_row = np.zeros(len(sample), dtype=np.int64)
-    for begin in range(0, train.count, 8192):
-        block = slice(begin, begin + 8192)
-        d2 = b_norms[block][None, :] - 2 * a @ b[block].T
-        rows = d2.argmin(axis=1)
-        values = d2[np.arange(len(sample)), rows]
-        better = values < best
-        best[better], best_row[better] = values[better], rows[better] + begin
-    distance = np.sqrt(np.maximum(best + (a * a).sum(axis=1), 0))
-    order = np.argsort(distance, kind="stable")[:pairs]
-    return ([(sample[i], best_row[i], float(distance[i])) for i in order], len(sample),
-            float(np.median(distance)))
-
-
-def figure_cleaning(data, out_dir, groups, rng):
-    pooled_images = {s: data.splits[s].images for s in SPLITS}
-    pooled_labels = {s: data.splits[s].labels for s in SPLITS}
-    pooled_source = {s: data.splits[s].source_index for s in SPLITS}
-    fig = new_figure(FIGURES["cleaning.png"])
-    top, middle, bottom = fig.subfigures(3, 1, height_ratios=[1, 2, 2.2])
-    if groups:
-        shown = groups[:6]
-        axes = top.subplots(1, 2 * len(shown))
-        for g, group in enumerate(shown):
-            for k, (split, row) in enumerate(group[:2]):
-                show_digit(axes[2 * g + k], pooled_images[split][row],
-                           f"grp {g} {split}\nlabel {pooled_labels[split][row]}")
-        top.suptitle(f"Exact duplicates: {len(groups)} group(s) found in the file "
-                     f"(first 6, two members each)")
-    else:
-        ax = top.subplots()
-        ax.axis("off")
-        recorded = data.attr("duplicate_groups")
-        note = "not recorded" if recorded is None else str(recorded)
-        ax.text(0.5, 0.5, f"Exact duplicates: none among the {format_count(sum(data.splits[s].count for s in SPLITS))} "
-                f"images in the file (recomputed by hashing all 784 bytes);\n"
-                f"dpmnist-prepare recorded duplicate_groups = {note}, blank_images = "
-                f"{data.attr('blank_images', 'not recorded')}, dropped_images = "
-                f"{data.attr('dropped_images', 'not recorded')}",
-                ha="center", va="center", fontsize=11)
-    entries = [(s, i) for s in SPLITS for i in range(data.splits[s].count)]
-    ink = np.concatenate([ink_per_image(data.splits[s].images) for s in SPLITS])
-    sparsest = np.argsort(ink, kind="stable")[:20]
-    axes = middle.subplots(2, 10)
-    for ax, k in zip(axes.ravel(), sparsest):
-        split, row = entries[k]
-        show_digit(ax, pooled_images[split][row],
-                   f"{ink[k]} px, label {pooled_labels[split][row]}\n#{pooled_source[split][row]}")
-    threshold = data.attr("blank_pixel_threshold")
-    rule = f"images with < {threshold} lit pixels are dropped" if threshold is not None else \
-        "no blank threshold recorded in this file"
-    middle.suptitle(f"The 20 sparsest images kept (lit pixels, label, pooled index); {rule}")
-    pairs, sampled, median_distance = nearest_test_train_pairs(data, rng)
-    axes = bottom.subplots(2, len(pairs))
-    for j, (t, r, distance) in enumerate(pairs):
-        show_digit(axes[0, j], data.splits["test"].images[t],
-                   f"test #{data.splits['test'].source_index[t]}\nlabel {data.splits['test'].labels[t]}")
-        show_digit(axes[1, j], data.splits["train"].images[r],
-                   f"train #{data.splits['train'].source_index[r]}\nlabel "
-                   f"{data.splits['train'].labels[r]}, d={distance:.2f}")
-    bottom.suptitle(f"Near duplicates: the closest test (top) / train (bottom) pairs among "
-                    f"{sampled} sampled test images (d: Euclidean on pixel/255)")
-    path = save_figure(fig, out_dir, "cleaning.png", FIGURES["cleaning.png"])
-    return path, ink[sparsest], pairs, sampled, median_distance
 
 
 def figure_pca(data, out_dir, rng):
@@ -273,11 +209,6 @@ def figure_pca(data, out_dir, rng):
     return path, explained[:2], len(sample)
 
 
-def describe_groups(groups):
-    cross = sum(1 for g in groups if len({s for s, _ in g}) > 1)
-    return len(groups), sum(len(g) for g in groups), cross
-
-
 def write_data_report(data, out_dir, seed=0):
     """All figures and report.md/report.html of the data file into out_dir."""
     out_dir = common.make_out_dir(out_dir)
@@ -288,7 +219,8 @@ def write_data_report(data, out_dir, seed=0):
     doc.paragraph(f"File `{data.path}`: **{format_count(train.count)} train / "
                   f"{format_count(test.count)} test** digits, split `{data.attr('split', '?')}`, "
                   f"split seed {data.attr('seed', '?')}, format_version "
-                  f"{data.attr('format_version')}, normalization `{data.attr('normalization', '?')}`. "
+                  f"{data.attr('format_version')}, normalization "
+                  f"`{data.attr('normalization', '?')}`. "
                   f"Random choices in this report use seed {seed}.")
     sha = data.attr("content_sha256")
     if sha:
@@ -298,7 +230,8 @@ def write_data_report(data, out_dir, seed=0):
     figure_class_counts(data, out_dir)
     rows, deviation, fraction, shard_rows = stratification_tables(data)
     doc.figure(out_dir / "class_counts.png", "Digits per class in each split.")
-    doc.table(["class", "train", "test", "total", "test share", "test - share x total"], rows)
+    doc.table(["class", "train", "test", "total", "test share", "test - expected (images)"],
+              rows)
     verdict = "stratified: every class within one image of the overall share" \
         if deviation <= 1 else "NOT stratified to within one image"
     doc.paragraph(f"Overall test share {100 * fraction:.2f}%; largest per-class deviation "
@@ -321,17 +254,18 @@ def write_data_report(data, out_dir, seed=0):
     doc.heading("Pixel intensities and ink")
     _, ink_rows = figure_intensity_ink(data, out_dir)
     doc.figure(out_dir / "intensity_ink.png",
-               "Left: every training pixel's value (log scale). Right: lit pixels per image by "
-               "class.")
+               "Left: every training pixel's value (log scale). Middle: how a class's lit "
+               "pixels split into value bands. Right: lit pixels per image by class.")
     doc.table(["class", "median lit pixels", "lit pixels range", "mean value of lit pixels"],
               ink_rows)
 
     doc.heading("What cleaning found")
-    groups = find_duplicates(data)
-    group_count, image_count, cross = describe_groups(groups)
+    groups = cleaning.find_duplicates(data)
+    group_count, image_count, cross, conflicting = cleaning.describe_groups(data, groups)
     progress(f"duplicates recomputed: {group_count} group(s), {image_count} image(s), "
-             f"{cross} across train/test")
-    _, sparsest_ink, pairs, sampled, median_distance = figure_cleaning(data, out_dir, groups, rng)
+             f"{cross} across train/test, {conflicting} with conflicting labels")
+    _, sparsest_ink, pairs, sampled, median_distance = cleaning.figure_cleaning(
+        data, out_dir, groups, rng)
     recorded = [[name, data.attr(name)] for name in
                 ("pool_size", "duplicate_groups", "duplicate_images", "cross_official_groups",
                  "conflicting_groups", "conflicting_images", "blank_pixel_threshold",
@@ -345,7 +279,8 @@ def write_data_report(data, out_dir, seed=0):
     overlap = np.intersect1d(train.source_index, test.source_index).size
     doc.bullets([
         f"Exact duplicates recomputed from the file: **{group_count}** group(s) holding "
-        f"{image_count} image(s), {cross} of them spanning train and test.",
+        f"{image_count} image(s), {cross} of them spanning train and test, {conflicting} "
+        "with labels that disagree.",
         f"Source indices shared by train and test: **{overlap}** (a shared index would be one "
         "digit in both splits).",
         f"Sparsest image kept: **{sparsest_ink[0]}** lit pixels; "

@@ -46,6 +46,11 @@ class DataFile:
         return self.attrs.get(name, default)
 
 
+def ink_per_image(images):
+    """Lit (nonzero) pixels per image [n], the quantity the blank check thresholds."""
+    return np.count_nonzero(images.reshape(len(images), -1), axis=1)
+
+
 def _decode(value):
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")

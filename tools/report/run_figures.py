@@ -15,7 +15,7 @@ FIGURES = {
     "confusion.png": (800, 720),
     "mistakes.png": (1200, 600),
     "confident_correct.png": (1200, 600),
-    "first_layer_weights.png": (1100, 560),
+    "first_layer_weights.png": (1100, 400),
     "time_breakdown.png": (1300, 500),
     "calibration.png": (800, 800),
 }
@@ -137,13 +137,14 @@ def figure_time(metrics, out_dir):
                           elinewidth=0.8, capsize=2)
         base = base + median
     if "eval_seconds" in metrics:
-        left.plot(epochs, metrics["epoch_seconds"] + metrics["eval_seconds"], "k_", ms=30, mew=2,
+        left.plot(epochs, metrics["epoch_seconds"] + metrics["eval_seconds"], "kD", ms=5,
                   label="epoch_seconds + eval_seconds")
     left.set_xlabel("epoch")
     left.set_ylabel("seconds")
     left.set_xticks(epochs)
     left.set_title(f"Time per epoch by phase ({kind})", fontsize=10)
-    left.legend(fontsize=8, loc="lower right")
+    left.set_ylim(0, 1.3 * max(base.max(), left.get_ylim()[1] / 1.05))
+    left.legend(fontsize=8, loc="upper left", ncol=4)
     if parts[0][2] is not None:
         steady = metrics.steady_rows()
         medians = np.array([p[1][steady].mean() for p in parts])
@@ -190,7 +191,9 @@ def figure_calibration(predictions, labels, out_dir):
             label="accuracy in bin")
     gap_low = np.minimum(accuracy, mean_confidence)[filled]
     top.bar(centers[filled], np.abs(accuracy - mean_confidence)[filled], width, bottom=gap_low,
-            color="red", alpha=0.35, hatch="//", label="gap to mean confidence")
+            facecolor="none", edgecolor="red", hatch="//", label="gap to mean confidence")
+    top.plot(centers[filled], mean_confidence[filled], "r_", ms=14, mew=2,
+             label="mean confidence in bin")
     top.plot([0, 1], [0, 1], "k--", label="perfect calibration")
     top.set_ylabel("accuracy")
     top.set_ylim(0, 1.02)

@@ -74,11 +74,11 @@ def write_run_report(data, run_dir, out_dir, eval_bin):
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ReportError(f"{run_dir}: no such run directory (dpmnist-train --out makes one)")
-    out_dir = common.make_out_dir(out_dir)
     progress(f"report of run {run_dir} -> {out_dir}/")
     metrics = load_metrics(run_dir / "metrics.csv")
     checkpoint = load_checkpoint(run_dir / "checkpoint.h5")
     evaluation = run_eval(eval_bin, checkpoint.path, data.path)
+    out_dir = common.make_out_dir(out_dir)
     (out_dir / "eval.json").write_text(json.dumps(
         {**evaluation, "confusion": evaluation["confusion"].tolist()}, indent=1) + "\n")
     check_consistency(metrics, checkpoint, evaluation)
@@ -87,11 +87,11 @@ def write_run_report(data, run_dir, out_dir, eval_bin):
     numpy_correct, difference = check_against_eval(predictions, test.labels, evaluation)
 
     doc = Document(f"Run report: {run_dir.name}")
+    fnv = evaluation.get("weights_fnv1a")
     doc.paragraph(f"Run `{run_dir}`, checkpoint `{checkpoint.path}` (model "
                   f"{'-'.join(map(str, checkpoint.widths()))}), data `{data.path}` "
                   f"({format_count(test.count)} test digits). dpmnist-eval's JSON is kept as "
-                  "`eval.json` beside this report"
-                  f"{', weights FNV-1a `' + evaluation['weights_fnv1a'] + '`' if evaluation.get('weights_fnv1a') else ''}.")
+                  f"`eval.json` beside this report{f', weights FNV-1a `{fnv}`' if fnv else ''}.")
     doc.heading("Headline")
     doc.table(["number", "value", "source"], headline_rows(metrics, evaluation, numpy_correct,
                                                            difference), align="lll")

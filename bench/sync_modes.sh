@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Gradient synchronisation variants at NP ranks (default 2), seed config,
+# interleaved over ROUNDS rounds (default 3) so machine noise hits all alike:
+#   allreduce            one MPI_Allreduce after backward, Adam on every rank
+#   allreduce+overlap    sums started during backward (chunked first layer)
+#   sharded              ZeRO-1: reduce-scatter, Adam on a slice, allgather
+# Prints the median over rounds of s/epoch (epochs 2..E) and of each phase's
+# median-over-ranks seconds per epoch, plus the final test accuracy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+np=${NP:-2}; rounds=${ROUNDS:-3}; epochs=${EPOCHS:-5}
+out=runs/sync-modes
+rm -rf "$out"; mkdir -p "$out"
+declare -A flags=(
+  [allreduce]="--train.gradient_sync=allreduce --train.overlap=false"
+  [allreduce+overlap]="--train.gradient_sync=allreduce --train.overlap=true"
+  [sharded]="--train.gradient_sync=sharded --train.overlap=false")
+modes=(allreduce allreduce+overlap sharded)
+for round in $(seq "$rounds"); do
+  for mode in "${modes[@]}"; do
+    # shellcheck disable=SC2086
+    bash launch/train.sh "$np" --config configs/seed.ini --data data/mnist.h5 --train.epochs "$epochs" \
+      --output.progress_seconds 0 ${flags[$mode]} --out "$out/$mode-$round" > "$out/$mode-$round.log" 2>&1 ||
+      { cat "$out/$mode-$round.log"; exit 1; }
+  done
+done
+echo "np=$np, seed config, median of $rounds interleaved rounds; seconds per epoch (epochs 2..$epochs)"
+echo
+echo "| mode | s/epoch | data | forward | backward | allreduce wait | optimizer | test acc |"
+echo "|---|---|---|---|---|---|---|---|"
+for mode in "${modes[@]}"; do
+  for round in $(seq "$rounds"); do
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+      NR > 2 { n++; s += $col["epoch_seconds"]; d += $col["data_median"]; f += $col["forward_median"];
+               b += $col["backward_median"]; a += $col["allreduce_median"]; o += $col["optimizer_median"] }
+      { acc = $col["test_acc"] }
+      END { printf "%.4f %.4f %.4f %.4f %.4f %.4f %.4f\n", s/n, d/n, f/n, b/n, a/n, o/n, acc }' \
+      "$out/$mode-$round/metrics.csv"
+  done | sort -n | awk -v mode="$mode" -v r="$rounds" 'NR == int((r + 1) / 2) {
+      printf "| %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.2f%% |\n", mode, $1, $2, $3, $4, $5, $6, 100 * $7 }'
+done
