@@ -47,6 +47,7 @@ def main(argv):
               "python3-numpy python3-h5py python3-matplotlib and run this with /usr/bin/python3",
               file=sys.stderr)
         return 1
+    sys.dont_write_bytecode = True  # no __pycache__ in the source tree (tests run from it)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from report.common import ReportError, progress
     from report.datafile import load_data_file

@@ -84,7 +84,7 @@ took=$(since "$t0")
 ls "$work/crash"/*.tmp > /dev/null 2>&1 || fail "crash in checkpoint: no half-written .tmp left"
 [ "$(epoch_of "$work/crash/checkpoint.h5")" = 2 ] || fail "crash in checkpoint: checkpoint.h5 is not epoch 2"
 record "crash between checkpoint write and rename" \
-  "exit $code; .tmp left, checkpoint.h5 still the valid epoch 2" "$took" "$(resume_matches "$work/crash")"
+  "exit $code; .tmp left, checkpoint.h5 still the valid epoch 2" "$took (whole run)" "$(resume_matches "$work/crash")"
 
 # 3. Corrupted newest checkpoint: --resume auto reports it and falls back.
 cp -r "$work/reference" "$work/corrupt"
@@ -123,7 +123,7 @@ took=$(since "$t0")
 [ "$code" != 0 ] && [ "$code" != 124 ] || fail "NaN: exit $code"
 grep -q "not finite" "$work/nan.log" || fail "NaN: no message"
 [ "$(epoch_of "$work/nan/checkpoint.h5")" = 2 ] || fail "NaN: the epoch-2 checkpoint was overwritten"
-record "NaN in the loss (epoch 3)" "exit $code: loss is not finite; checkpoint.h5 still epoch 2" "$took" \
+record "NaN in the loss (epoch 3)" "exit $code: loss is not finite; checkpoint.h5 still epoch 2" "$took (whole run)" \
   "$(resume_matches "$work/nan")"
 
 # 7. A stop signal (SIGUSR1 to mpirun, forwarded to every rank).
@@ -160,7 +160,7 @@ for np in 3 5; do
 done
 
 echo
-echo "| fault | what happened | seconds to end | resumed weights identical |"
+echo "| fault | what happened | seconds from fault to end | --resume auto gives the uninterrupted weights |"
 echo "|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
