@@ -198,6 +198,14 @@ std::string save_run_checkpoint(const std::string& dir, const Checkpoint& checkp
   return numbered;
 }
 
+std::size_t remove_run_checkpoints(const std::string& dir) {
+  const auto all = numbered_checkpoints(dir);
+  std::error_code error;
+  for (const auto& [step, path] : all) std::filesystem::remove(path, error);
+  std::filesystem::remove(dir + "/checkpoint.h5", error);
+  return all.size();
+}
+
 std::optional<FoundCheckpoint> find_newest_checkpoint(const std::string& dir, std::ostream& log) {
   for (const auto& [step, path] : numbered_checkpoints(dir)) {
     try {

@@ -179,7 +179,13 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
       }
     }
   } else {
-    if (leader) net.init_glorot(derive_seed({config.seed, 0x1417}));
+    if (leader) {
+      if (const std::size_t stale = remove_run_checkpoints(args.out_dir); stale > 0) {
+        log << "starting fresh in " << args.out_dir << ": removed " << stale
+            << " checkpoint(s) of an earlier run there (--resume auto would have continued it)\n";
+      }
+      net.init_glorot(derive_seed({config.seed, 0x1417}));
+    }
     comm.broadcast(net.params());
   }
   require(comm.agree(hash_floats(net.params())), "rank ", comm.rank(),

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: install packages
-# (GoogleTest and SLURM included), build, run every CTest test (unit, MPI at
+# (GoogleTest, SLURM, and numpy/matplotlib/h5py for the report tools), build, run every CTest test (unit, MPI at
 # 1-3 ranks, smoke, faults, a real single-node SLURM), then build the unit
 # and MPI tests again with AddressSanitizer + UBSan in build-asan/ and run
 # them there. Small synthetic data only; about 10 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash tools/install_deps.sh --tests
+bash tools/install_deps.sh --tests --analysis
 bash tools/build.sh
 export OPENBLAS_NUM_THREADS=1
 (cd build && ctest --output-on-failure -j "$(nproc)" --timeout 900)

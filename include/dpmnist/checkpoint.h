@@ -44,6 +44,11 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint,
 std::string save_run_checkpoint(const std::string& dir, const Checkpoint& checkpoint,
                                 std::size_t keep, const std::function<void()>& before_rename = {});
 
+// Removes dir/checkpoint.h5 and every dir/checkpoint-<step>.h5 (a fresh run
+// must not leave an older run's files for --resume auto to pick). Returns how
+// many numbered files there were.
+std::size_t remove_run_checkpoints(const std::string& dir);
+
 struct FoundCheckpoint {
   std::string path;
   Checkpoint checkpoint;
