@@ -51,16 +51,84 @@ void Network::init_glorot(std::uint64_t seed) {
 
 void Network::zero_grads() { std::memset(grads_.data(), 0, grads_.size() * sizeof(float)); }
 
+void Network::set_dropout(float hidden_rate, float input_rate) {
+  require(hidden_rate >= 0 && hidden_rate < 1 && input_rate >= 0 && input_rate < 1,
+          "dropout rates must be in [0,1), got hidden ", hidden_rate, " input ", input_rate);
+  dropout_ = hidden_rate;
+  input_dropout_ = input_rate;
+  masks_.clear();
+  for (std::size_t l = 0; l + 1 < num_layers(); ++l) masks_.emplace_back(max_batch_ * widths_[l + 1]);
+  dropped_input_.assign(input_rate > 0 ? max_batch_ * input_size() : 0, 0.0f);
+}
+
+void Network::apply_max_norm(float max_norm) {
+  require(max_norm > 0, "max-norm must be positive, got ", max_norm);
+  for (std::size_t l = 0; l + 1 < num_layers(); ++l) {
+    const std::size_t in = widths_[l], out = widths_[l + 1];
+    std::span<float> W = kernel(l);
+    column_norms_.assign(out, 0.0f);
+    for (std::size_t i = 0; i < in; ++i) {
+      for (std::size_t o = 0; o < out; ++o) column_norms_[o] += W[i * out + o] * W[i * out + o];
+    }
+    for (std::size_t o = 0; o < out; ++o) {
+      const float norm = std::sqrt(column_norms_[o]);
+      column_norms_[o] = norm > max_norm ? max_norm / norm : 1.0f;
+    }
+    for (std::size_t i = 0; i < in; ++i) {
+      for (std::size_t o = 0; o < out; ++o) W[i * out + o] *= column_norms_[o];
+    }
+  }
+}
+
+namespace {
+
+// mask [n] out: 1/(1-rate) with probability 1-rate, else 0; values [n] *= mask.
+void drop(std::span<float> values, std::span<float> mask, float rate, Rng& rng) {
+  const float keep_scale = 1.0f / (1.0f - rate);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    mask[i] = rng.uniform() < rate ? 0.0f : keep_scale;
+    values[i] *= mask[i];
+  }
+}
+
+}  // namespace
+
 std::span<const float> Network::forward(std::span<const float> x, std::size_t batch) {
+  return forward_impl(x, batch, nullptr);
+}
+
+std::span<const float> Network::forward_train(std::span<const float> x, std::size_t batch,
+                                              std::uint64_t seed) {
+  return forward_impl(x, batch, &seed);
+}
+
+std::span<const float> Network::forward_impl(std::span<const float> x, std::size_t batch,
+                                             const std::uint64_t* dropout_seed) {
   require(batch <= max_batch_, "forward: batch ", batch, " exceeds the network's max batch ",
           max_batch_);
   require(x.size() >= batch * input_size(), "forward: x has ", x.size(), " values, batch ", batch,
           " needs ", batch * input_size());
+  masked_ = dropout_seed != nullptr && (dropout_ > 0 || input_dropout_ > 0);
   std::span<const float> in = x;
+  if (masked_ && input_dropout_ > 0) {
+    std::span<float> dropped(dropped_input_.data(), batch * input_size());
+    std::copy_n(x.begin(), dropped.size(), dropped.begin());
+    // The input's mask is not kept: backward needs only the dropped input.
+    Rng rng(derive_seed({*dropout_seed, 0x1A}));
+    const float keep_scale = 1.0f / (1.0f - input_dropout_);
+    for (float& v : dropped) v = rng.uniform() < input_dropout_ ? 0.0f : v * keep_scale;
+    in = dropped;
+  }
   for (std::size_t l = 0; l < num_layers(); ++l) {
     std::span<float> out(outputs_[l].data(), batch * widths_[l + 1]);
     dense_forward(in, kernel(l), bias(l), out, batch, widths_[l], widths_[l + 1]);
-    if (l + 1 < num_layers()) relu_forward(out);
+    if (l + 1 < num_layers()) {
+      relu_forward(out);
+      if (masked_ && dropout_ > 0) {
+        Rng rng(derive_seed({*dropout_seed, l}));
+        drop(out, std::span<float>(masks_[l].data(), out.size()), dropout_, rng);
+      }
+    }
     in = out;
   }
   return in;
@@ -90,11 +158,17 @@ void Network::backward(std::span<const float> x, std::span<const float> dlogits,
     std::vector<float>& next = delta.data() == delta_a_.data() ? delta_b_ : delta_a_;
     std::span<float> dx(next.data(), batch * in);
     dense_backward(delta, layer_input, kernel(l), kernel_grad(l), bias_grad(l), dx, batch, in, out);
+    // layer_input = relu(z) * mask: through the mask (its scale), then the ReLU.
+    if (masked_ && dropout_ > 0) {
+      const float* mask = masks_[l - 1].data();
+      for (std::size_t i = 0; i < dx.size(); ++i) dx[i] *= mask[i];
+    }
     relu_backward(layer_input, dx);
     delta = dx;
   }
   // The first layer: no input gradient; bias first, then the kernel by rows.
   const std::size_t in = widths_[0], out = widths_[1];
+  if (masked_ && input_dropout_ > 0) x = std::span<const float>(dropped_input_.data(), batch * in);
   dense_bias_grad(delta, bias_grad(0), batch, out);
   if (ready) ready(offsets_[0] + in * out, grads_.size());
   for (std::size_t c = 0; c < chunks; ++c) {

@@ -9,11 +9,15 @@ namespace dpmnist {
 
 LossSum softmax_cross_entropy(std::span<const float> logits, std::span<const std::uint8_t> labels,
                               std::size_t batch, std::size_t classes, float grad_scale,
-                              std::span<float> dlogits) {
+                              std::span<float> dlogits, float label_smoothing) {
   // B batch, C classes.
   const std::size_t B = batch, C = classes;
   require(logits.size() >= B * C && labels.size() >= B && (dlogits.empty() || dlogits.size() >= B * C),
           "softmax_cross_entropy: sizes do not fit B=", B, " C=", C);
+  require(label_smoothing >= 0 && label_smoothing < 1, "label smoothing ", label_smoothing,
+          " outside [0,1)");
+  const double off_target = label_smoothing / static_cast<double>(C);
+  const double on_target = 1.0 - label_smoothing + off_target;
   LossSum sum;
   for (std::size_t r = 0; r < B; ++r) {
     const float* z = logits.data() + r * C;
@@ -24,14 +28,21 @@ LossSum softmax_cross_entropy(std::span<const float> logits, std::span<const std
     const float z_max = z[arg_max];
     double denom = 0.0;
     for (std::size_t c = 0; c < C; ++c) denom += std::exp(static_cast<double>(z[c] - z_max));
-    sum.loss += std::log(denom) - static_cast<double>(z[label] - z_max);
+    // -sum_c target_c log p_c = log(denom) - sum_c target_c (z_c - z_max)
+    double target_dot_z = on_target * static_cast<double>(z[label] - z_max);
+    if (off_target > 0) {
+      for (std::size_t c = 0; c < C; ++c) {
+        if (c != label) target_dot_z += off_target * static_cast<double>(z[c] - z_max);
+      }
+    }
+    sum.loss += std::log(denom) - target_dot_z;
     sum.correct += arg_max == label ? 1 : 0;
     if (dlogits.empty()) continue;
     float* g = dlogits.data() + r * C;
     const double inv = 1.0 / denom;
     for (std::size_t c = 0; c < C; ++c) {
       const double p = std::exp(static_cast<double>(z[c] - z_max)) * inv;
-      g[c] = grad_scale * static_cast<float>(p - (c == label ? 1.0 : 0.0));
+      g[c] = grad_scale * static_cast<float>(p - (c == label ? on_target : off_target));
     }
   }
   return sum;

@@ -41,8 +41,21 @@ class Network {
   // Zeroes grads_and_control() with one memset.
   void zero_grads();
 
+  // Inverted dropout for training: each hidden unit (and, with input_rate,
+  // each input pixel) is zeroed with that probability and the survivors are
+  // scaled by 1/(1-rate). Off (0, 0) unless set; never used by forward().
+  void set_dropout(float hidden_rate, float input_rate);
+  // Max-norm constraint: every hidden unit's incoming weight vector (a column
+  // of its kernel) is scaled down to L2 norm max_norm if longer.
+  void apply_max_norm(float max_norm);
+
   // x [B,input] in; returns logits [B,classes], valid until the next forward.
+  // Inference: no dropout.
   std::span<const float> forward(std::span<const float> x, std::size_t batch);
+  // The same with dropout, its masks drawn from `seed` (so a resumed run
+  // draws the same ones); backward() then follows the masks.
+  std::span<const float> forward_train(std::span<const float> x, std::size_t batch,
+                                       std::uint64_t seed);
   // Scratch [B,classes] for the loss to write dlogits into (no allocation).
   std::span<float> logits_grad(std::size_t batch);
   // x [B,input] in (the same x as the last forward); dlogits [B,classes] in.
@@ -58,6 +71,8 @@ class Network {
 
  private:
   std::span<float> slice(std::vector<float>& buffer, std::size_t l, bool bias_part);
+  std::span<const float> forward_impl(std::span<const float> x, std::size_t batch,
+                                      const std::uint64_t* dropout_seed);
 
   std::vector<std::size_t> widths_;
   std::size_t max_batch_;
@@ -66,6 +81,11 @@ class Network {
   std::vector<float> grads_;
   std::vector<std::vector<float>> outputs_;  // [L][max_batch * widths_[l+1]], post-activation
   std::vector<float> dlogits_;               // [max_batch * classes]
+  float dropout_ = 0, input_dropout_ = 0;
+  bool masked_ = false;                      // the last forward applied dropout masks
+  std::vector<std::vector<float>> masks_;    // [hidden l][max_batch * widths_[l+1]]: 0 or 1/(1-rate)
+  std::vector<float> dropped_input_;         // [max_batch * input]: x after input dropout
+  std::vector<float> column_norms_;          // [widest layer] scratch for apply_max_norm
   std::vector<float> delta_a_, delta_b_;     // [max_batch * max hidden width] each
 };
 

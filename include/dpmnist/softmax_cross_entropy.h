@@ -16,11 +16,12 @@ struct LossSum {
 };
 
 // logits [B,C] in; labels [B] in (each < C);
-// dlogits [B,C] out (overwritten) = grad_scale * (softmax(logits) - one_hot(labels)),
-// skipped when dlogits is empty.
+// dlogits [B,C] out (overwritten) = grad_scale * (softmax(logits) - target),
+// skipped when dlogits is empty. target = one_hot(labels), or with label
+// smoothing e: (1 - e) one_hot + e / C, and the loss is against that target.
 LossSum softmax_cross_entropy(std::span<const float> logits, std::span<const std::uint8_t> labels,
                               std::size_t batch, std::size_t classes, float grad_scale,
-                              std::span<float> dlogits);
+                              std::span<float> dlogits, float label_smoothing = 0.0f);
 
 // logits [C] in; probabilities [C] out (overwritten).
 void softmax(std::span<const float> logits, std::span<float> probabilities);

@@ -139,3 +139,33 @@ TEST(SoftmaxCrossEntropy, GradientMatchesCentralDifferencesAndIsStableForHugeLog
   EXPECT_TRUE(std::isfinite(grad[0]) && std::isfinite(grad[1]));
   EXPECT_NEAR(grad[1], -1.0f, 1e-6);
 }
+
+TEST(SoftmaxCrossEntropy, LabelSmoothingMatchesHandComputedValueAndCentralDifferences) {
+  // Two classes, equal logits, e = 0.2: target (0.9, 0.1), p = (0.5, 0.5):
+  // loss = -(0.9 ln 0.5 + 0.1 ln 0.5) = ln 2; gradient p - target = (-0.4, 0.4).
+  std::vector<float> equal = {0.0f, 0.0f}, grad(2);
+  const LossSum hand = softmax_cross_entropy(equal, std::vector<std::uint8_t>{0}, 1, 2, 1.0f, grad, 0.2f);
+  EXPECT_NEAR(hand.loss, std::log(2.0), 1e-9);
+  EXPECT_NEAR(grad[0], -0.4f, 1e-7);
+  EXPECT_NEAR(grad[1], 0.4f, 1e-7);
+
+  const std::size_t B = 5, C = 10;
+  const float e = 0.1f;
+  auto logits = random_vector(B * C, 21, 2.0f);
+  const std::vector<std::uint8_t> labels = {1, 4, 4, 9, 0};
+  std::vector<float> dlogits(B * C);
+  softmax_cross_entropy(logits, labels, B, C, 1.0f, dlogits, e);
+  auto loss = [&] {  // smoothed cross-entropy in double, from the definition
+    double total = 0;
+    for (std::size_t r = 0; r < B; ++r) {
+      double denom = 0;
+      for (std::size_t c = 0; c < C; ++c) denom += std::exp(double{logits[r * C + c]});
+      for (std::size_t c = 0; c < C; ++c) {
+        const double target = (c == labels[r] ? 1.0 - e : 0.0) + e / C;
+        total -= target * (double{logits[r * C + c]} - std::log(denom));
+      }
+    }
+    return total;
+  };
+  EXPECT_LT(test::check_gradient(logits, dlogits, loss).max_relative_error, kGradientTolerance);
+}

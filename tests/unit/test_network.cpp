@@ -118,3 +118,58 @@ TEST(Network, ChunkedBackwardGivesTheSameGradientsAndReportsEveryRangeOnce) {
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "gradient " << i;
   for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 1) << "element " << i;
 }
+
+// With dropout, backward must follow the masks: a central-difference check of
+// the training-mode loss with the same masks (same seed) on every evaluation.
+TEST(Network, DropoutBackwardMatchesCentralDifferencesWithFixedMasks) {
+  Problem p = make_problem();
+  Network net(p.widths, p.batch);
+  net.init_glorot(13);
+  // Every hidden unit well inside its linear part, so no perturbation crosses
+  // a ReLU kink and the float differences stay smooth.
+  for (std::size_t l = 0; l < 2; ++l) {
+    for (float& w : net.kernel(l)) w *= 0.3f;
+    for (float& v : net.bias(l)) v = 1.0f;
+  }
+  net.set_dropout(0.3f, 0.2f);
+  const std::uint64_t seed = 99;
+  auto train_loss = [&] {
+    auto logits = net.forward_train(p.x, p.batch, seed);
+    return softmax_cross_entropy(logits, p.labels, p.batch, 3, 0.0f, {}).loss /
+           static_cast<double>(p.batch);
+  };
+  net.zero_grads();
+  auto logits = net.forward_train(p.x, p.batch, seed);
+  auto dlogits = net.logits_grad(p.batch);
+  softmax_cross_entropy(logits, p.labels, p.batch, 3, 1.0f / static_cast<float>(p.batch), dlogits);
+  net.backward(p.x, dlogits, p.batch);
+  const std::vector<float> analytic(net.grads().begin(), net.grads().end());
+  // Float forward: use a larger step and tolerance than the double-loss checks.
+  const auto check = test::check_gradient(net.params(), analytic, train_loss, 1e-2, 1, 1e-3);
+  EXPECT_LT(check.max_relative_error, 2e-2) << "worst " << check.worst_index << ": analytic "
+                                            << check.analytic_at_worst << " numeric "
+                                            << check.numeric_at_worst;
+  // Inference ignores dropout; training with the same seed repeats itself.
+  const std::vector<float> a(net.forward_train(p.x, p.batch, seed).begin(),
+                             net.forward_train(p.x, p.batch, seed).end());
+  const auto b = net.forward_train(p.x, p.batch, seed);
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]);
+  const auto inference = net.forward(p.x, p.batch);
+  const auto reference = reference::network_forward(p.widths, net.params(), p.x, p.batch);
+  for (std::size_t i = 0; i < reference.size(); ++i) EXPECT_NEAR(inference[i], reference[i], 1e-5);
+}
+
+TEST(Network, MaxNormCapsEveryHiddenUnitsIncomingWeights) {
+  Network net({6, 5, 3}, 1);
+  net.init_glorot(3);
+  for (float& w : net.kernel(0)) w *= 10.0f;
+  const std::vector<float> output_kernel(net.kernel(1).begin(), net.kernel(1).end());
+  net.apply_max_norm(1.5f);
+  for (std::size_t o = 0; o < 5; ++o) {
+    double norm = 0;
+    for (std::size_t i = 0; i < 6; ++i) norm += double{net.kernel(0)[i * 5 + o]} * net.kernel(0)[i * 5 + o];
+    EXPECT_NEAR(std::sqrt(norm), 1.5, 1e-5) << "unit " << o;
+  }
+  EXPECT_EQ(std::vector<float>(net.kernel(1).begin(), net.kernel(1).end()), output_kernel)
+      << "the output layer is not a hidden unit";
+}
