@@ -18,11 +18,12 @@ namespace {
 // on nodes of different CPU generations still take the same step.
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void adam_update(
     float* __restrict p, float* __restrict m, float* __restrict v, const float* __restrict g,
-    std::size_t n, float b1, float b2, float lr, float eps, float correction1, float correction2) {
+    std::size_t n, float b1, float b2, float lr, float eps, float correction1, float correction2,
+    float decay) {
   for (std::size_t i = 0; i < n; ++i) {
     m[i] = b1 * m[i] + (1.0f - b1) * g[i];
     v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
-    p[i] -= lr * (m[i] * correction1) / (std::sqrt(v[i] * correction2) + eps);
+    p[i] -= lr * ((m[i] * correction1) / (std::sqrt(v[i] * correction2) + eps) + decay * p[i]);
   }
 }
 
@@ -37,7 +38,8 @@ void Adam::step(std::span<float> params, std::span<const float> grads) {
   const auto correction1 = static_cast<float>(1.0 / (1.0 - std::pow(double{settings_.beta1}, t)));
   const auto correction2 = static_cast<float>(1.0 / (1.0 - std::pow(double{settings_.beta2}, t)));
   adam_update(params.data(), m_.data(), v_.data(), grads.data(), m_.size(), settings_.beta1,
-              settings_.beta2, settings_.learning_rate, settings_.epsilon, correction1, correction2);
+              settings_.beta2, settings_.learning_rate, settings_.epsilon, correction1, correction2,
+              settings_.weight_decay);
 }
 
 void Adam::restore(std::span<const float> m, std::span<const float> v, std::int64_t step) {

@@ -30,6 +30,21 @@ void gather_batch(const Digits& digits, std::span<const std::uint32_t> indices, 
   }
 }
 
+void gather_batch_augmented(const Digits& digits, std::span<const std::uint32_t> indices,
+                            std::span<float> x, std::span<std::uint8_t> labels,
+                            const AugmentSettings& settings, Rng& rng) {
+  const std::size_t B = indices.size();
+  require(x.size() >= B * kImagePixels && labels.size() >= B, "gather_batch_augmented: buffers hold ",
+          x.size(), " values and ", labels.size(), " labels for a batch of ", B);
+  for (std::size_t r = 0; r < B; ++r) {
+    const std::size_t row = indices[r];
+    require(row < digits.size(), "gather_batch_augmented: row ", row, " outside [0,", digits.size(), ")");
+    augment_digit(std::span(digits.images).subspan(row * kImagePixels, kImagePixels),
+                  x.subspan(r * kImagePixels, kImagePixels), settings, rng);
+    labels[r] = digits.labels[row];
+  }
+}
+
 void gather_rows(const Digits& digits, std::size_t begin, std::size_t batch, std::span<float> x,
                  std::span<std::uint8_t> labels) {
   require(begin + batch <= digits.size() && x.size() >= batch * kImagePixels &&

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <regex>
+#include <sstream>
 
 #include "dpmnist/error.h"
 #include "dpmnist/hdf5_file.h"
@@ -141,13 +142,19 @@ Checkpoint load_checkpoint(const std::string& path) {
   c.seed = file.read_attr_int("/", "seed");
   c.config_text = file.read_attr_string("/", "config");
   const Shape history_shape = file.shape("/metrics/history");
-  require(history_shape.size() == 2 && history_shape[1] == metric_columns().size(), "checkpoint ",
-          path, ": /metrics/history has the wrong shape");
+  std::vector<std::string> columns;
+  {
+    std::stringstream names(file.read_attr_string("/metrics/history", "columns"));
+    for (std::string name; std::getline(names, name, ',');) columns.push_back(name);
+  }
+  require(history_shape.size() == 2 && history_shape[1] == columns.size(), "checkpoint ", path,
+          ": /metrics/history has ", history_shape.size() == 2 ? history_shape[1] : 0,
+          " columns but its @columns names ", columns.size());
   const std::vector<double> history = file.read<double>("/metrics/history", history_shape);
   for (std::size_t r = 0; r < history_shape[0]; ++r) {
+    const auto row = history.begin() + static_cast<std::ptrdiff_t>(r * columns.size());
     c.history.push_back(metrics_from_values(
-        std::vector<double>(history.begin() + static_cast<std::ptrdiff_t>(r * history_shape[1]),
-                            history.begin() + static_cast<std::ptrdiff_t>((r + 1) * history_shape[1]))));
+        columns, std::vector<double>(row, row + static_cast<std::ptrdiff_t>(columns.size()))));
   }
   const auto stored = static_cast<std::uint64_t>(file.read_attr_int("/", "content_hash"));
   const std::uint64_t actual = content_hash(c);

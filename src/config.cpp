@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 #include <cmath>
+#include <numbers>
 #include <fstream>
 #include <sstream>
 
@@ -57,6 +58,25 @@ void validate(const TrainConfig& c) {
   require(c.adam.beta2 >= 0 && c.adam.beta2 < 1, "optimizer.beta2 = ", c.adam.beta2,
           ", expected in [0,1)");
   require(c.adam.epsilon > 0, "optimizer.epsilon = ", c.adam.epsilon, ", expected > 0");
+  require(c.dropout >= 0 && c.dropout < 1 && c.input_dropout >= 0 && c.input_dropout < 1,
+          "model.dropout = ", c.dropout, " and model.input_dropout = ", c.input_dropout,
+          ": expected rates in [0,1)");
+  require(c.adam.weight_decay >= 0, "optimizer.weight_decay = ", c.adam.weight_decay, ", expected >= 0");
+  require(c.max_norm >= 0, "optimizer.max_norm = ", c.max_norm, ", expected >= 0 (0 = off)");
+  require(c.label_smoothing >= 0 && c.label_smoothing < 1, "train.label_smoothing = ",
+          c.label_smoothing, ", expected in [0,1)");
+  require(c.warmup_epochs >= 0, "schedule.warmup_epochs = ", c.warmup_epochs, ", expected >= 0");
+  require(c.decay == "none" || c.decay == "cosine" || c.decay == "step", "schedule.decay = '",
+          c.decay, "', expected none, cosine or step");
+  require(c.min_lr_fraction >= 0 && c.min_lr_fraction <= 1, "schedule.min_lr_fraction = ",
+          c.min_lr_fraction, ", expected in [0,1]");
+  require(c.step_epochs > 0 && c.step_gamma > 0, "schedule.step_epochs and step_gamma must be > 0");
+  require(c.augment.rotate_degrees >= 0 && c.augment.scale >= 0 && c.augment.scale < 1 &&
+              c.augment.shear_degrees >= 0 && c.augment.translate >= 0 &&
+              c.augment.elastic_alpha >= 0,
+          "augment.*: ranges must be >= 0 (and scale < 1)");
+  require(c.augment.elastic_grid >= 1 && c.augment.elastic_grid <= 16, "augment.elastic_grid = ",
+          c.augment.elastic_grid, ", expected 1..16");
   require(c.checkpoint_every >= 1, "output.checkpoint_every = ", c.checkpoint_every,
           ", expected >= 1");
   require(c.keep_checkpoints >= 1, "output.keep_checkpoints = ", c.keep_checkpoints,
@@ -87,10 +107,28 @@ float TrainConfig::learning_rate(int world_size) const {
   return static_cast<float>(adam.learning_rate * factor);
 }
 
+float TrainConfig::learning_rate_at(int world_size, double epochs_done) const {
+  const double base = learning_rate(world_size);
+  if (epochs_done < warmup_epochs) return static_cast<float>(base * epochs_done / warmup_epochs);
+  const double span = static_cast<double>(epochs) - warmup_epochs;
+  const double progress = span > 0 ? std::min(1.0, (epochs_done - warmup_epochs) / span) : 1.0;
+  if (decay == "cosine") {
+    const double cosine = 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+    return static_cast<float>(base * (min_lr_fraction + (1.0 - min_lr_fraction) * cosine));
+  }
+  if (decay == "step") {
+    const double drops = std::floor((epochs_done - warmup_epochs) / step_epochs);
+    return static_cast<float>(base * std::pow(step_gamma, drops));
+  }
+  return static_cast<float>(base);
+}
+
 std::string TrainConfig::to_text() const {
   std::ostringstream out;
   out.precision(9);
   out << "model.hidden = " << join_widths(hidden) << "\n"
+      << "model.dropout = " << dropout << "\n"
+      << "model.input_dropout = " << input_dropout << "\n"
       << "train.epochs = " << epochs << "\n"
       << "train.batch_size = " << batch_size << "\n"
       << "train.global_batch_size = " << global_batch_size << "\n"
@@ -104,6 +142,21 @@ std::string TrainConfig::to_text() const {
       << "optimizer.beta1 = " << adam.beta1 << "\n"
       << "optimizer.beta2 = " << adam.beta2 << "\n"
       << "optimizer.epsilon = " << adam.epsilon << "\n"
+      << "optimizer.weight_decay = " << adam.weight_decay << "\n"
+      << "optimizer.max_norm = " << max_norm << "\n"
+      << "train.label_smoothing = " << label_smoothing << "\n"
+      << "train.validation_size = " << validation_size << "\n"
+      << "schedule.warmup_epochs = " << warmup_epochs << "\n"
+      << "schedule.decay = " << decay << "\n"
+      << "schedule.min_lr_fraction = " << min_lr_fraction << "\n"
+      << "schedule.step_epochs = " << step_epochs << "\n"
+      << "schedule.step_gamma = " << step_gamma << "\n"
+      << "augment.rotate_degrees = " << augment.rotate_degrees << "\n"
+      << "augment.scale = " << augment.scale << "\n"
+      << "augment.shear_degrees = " << augment.shear_degrees << "\n"
+      << "augment.translate = " << augment.translate << "\n"
+      << "augment.elastic_alpha = " << augment.elastic_alpha << "\n"
+      << "augment.elastic_grid = " << augment.elastic_grid << "\n"
       << "output.checkpoint_every = " << checkpoint_every << "\n"
       << "output.keep_checkpoints = " << keep_checkpoints << "\n"
       << "output.progress_seconds = " << progress_seconds << "\n"
@@ -128,6 +181,8 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
   po::options_description keys("configuration keys (in the INI file, or as --section.key=value)");
   keys.add_options()
       ("model.hidden", po::value(&hidden), "hidden ReLU widths, comma-separated")
+      ("model.dropout", po::value(&c.dropout), "dropout rate of hidden units (training only)")
+      ("model.input_dropout", po::value(&c.input_dropout), "dropout rate of input pixels")
       ("train.epochs", po::value(&c.epochs), "epochs to train (in total, counting resumed ones)")
       ("train.batch_size", po::value(&c.batch_size), "samples per rank per step")
       ("train.global_batch_size", po::value(&c.global_batch_size),
@@ -144,6 +199,22 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
       ("optimizer.beta1", po::value(&c.adam.beta1), "Adam beta1")
       ("optimizer.beta2", po::value(&c.adam.beta2), "Adam beta2")
       ("optimizer.epsilon", po::value(&c.adam.epsilon), "Adam epsilon")
+      ("optimizer.weight_decay", po::value(&c.adam.weight_decay), "decoupled weight decay (AdamW)")
+      ("optimizer.max_norm", po::value(&c.max_norm), "cap on each hidden unit's incoming weight norm; 0 = off")
+      ("train.label_smoothing", po::value(&c.label_smoothing), "label smoothing of the training targets")
+      ("train.validation_size", po::value(&c.validation_size),
+       "digits held out of the end of /train for validation and best.h5; 0 = none")
+      ("schedule.warmup_epochs", po::value(&c.warmup_epochs), "linear warmup of the learning rate")
+      ("schedule.decay", po::value(&c.decay), "none | cosine | step after warmup")
+      ("schedule.min_lr_fraction", po::value(&c.min_lr_fraction), "cosine floor as a fraction of the rate")
+      ("schedule.step_epochs", po::value(&c.step_epochs), "step decay: epochs between drops")
+      ("schedule.step_gamma", po::value(&c.step_gamma), "step decay: factor per drop")
+      ("augment.rotate_degrees", po::value(&c.augment.rotate_degrees), "random rotation range")
+      ("augment.scale", po::value(&c.augment.scale), "random scale range (1 +- s)")
+      ("augment.shear_degrees", po::value(&c.augment.shear_degrees), "random shear range")
+      ("augment.translate", po::value(&c.augment.translate), "random shift range in pixels")
+      ("augment.elastic_alpha", po::value(&c.augment.elastic_alpha), "elastic displacement in pixels; 0 = off")
+      ("augment.elastic_grid", po::value(&c.augment.elastic_grid), "elastic field grid cells per side")
       ("output.checkpoint_every", po::value(&c.checkpoint_every), "write checkpoint.h5 every N epochs")
       ("output.keep_checkpoints", po::value(&c.keep_checkpoints), "numbered checkpoints kept in the run directory")
       ("output.progress_seconds", po::value(&c.progress_seconds), "seconds between progress lines within an epoch; 0 = none")

@@ -11,7 +11,59 @@ namespace dpmnist {
 
 namespace {
 
-constexpr std::size_t kScalarColumns = 13;
+// One column: its name and how to read and write it on an EpochMetrics.
+struct Column {
+  std::string name;
+  double (*get)(const EpochMetrics&);
+  void (*set)(EpochMetrics&, double);
+};
+
+#define DPMNIST_COLUMN(field)                                                      \
+  Column {                                                                         \
+    #field, [](const EpochMetrics& m) { return static_cast<double>(m.field); },    \
+        [](EpochMetrics& m, double v) { m.field = static_cast<decltype(m.field)>(v); } \
+  }
+
+const std::vector<Column>& columns() {
+  static const std::vector<Column> all = [] {
+    std::vector<Column> c = {
+        DPMNIST_COLUMN(epoch),           DPMNIST_COLUMN(train_loss),
+        DPMNIST_COLUMN(train_acc),       DPMNIST_COLUMN(test_loss),
+        DPMNIST_COLUMN(test_acc),        DPMNIST_COLUMN(epoch_seconds),
+        DPMNIST_COLUMN(data_seconds),    DPMNIST_COLUMN(compute_seconds),
+        DPMNIST_COLUMN(comm_seconds),    DPMNIST_COLUMN(eval_seconds),
+        DPMNIST_COLUMN(samples_per_second), DPMNIST_COLUMN(learning_rate),
+        DPMNIST_COLUMN(world_size),      DPMNIST_COLUMN(val_loss),
+        DPMNIST_COLUMN(val_acc),         DPMNIST_COLUMN(global_batch),
+        DPMNIST_COLUMN(steps_per_epoch)};
+    // Then each phase's min, median and max, read through phase_value().
+    static constexpr const char* kSuffix[3] = {"_min", "_median", "_max"};
+    for (std::size_t p = 0; p < kNumPhases; ++p) {
+      for (std::size_t k = 0; k < 3; ++k) c.push_back({std::string(kPhaseNames[p]) + kSuffix[k], nullptr, nullptr});
+    }
+    return c;
+  }();
+  return all;
+}
+
+#undef DPMNIST_COLUMN
+
+// Phase columns follow the scalar ones: index -> (phase, statistic).
+double phase_value(const EpochMetrics& m, std::size_t index) {
+  const Spread& s = m.phases[index / 3];
+  return index % 3 == 0 ? s.min : index % 3 == 1 ? s.median : s.max;
+}
+
+void set_phase_value(EpochMetrics& m, std::size_t index, double v) {
+  Spread& s = m.phases[index / 3];
+  (index % 3 == 0 ? s.min : index % 3 == 1 ? s.median : s.max) = v;
+}
+
+std::size_t scalar_columns() {
+  std::size_t n = 0;
+  for (const Column& c : columns()) n += c.get != nullptr;
+  return n;
+}
 
 }  // namespace
 
@@ -24,49 +76,39 @@ Spread spread_of(std::vector<double> values) {
 }
 
 const std::vector<std::string>& metric_columns() {
-  static const std::vector<std::string> columns = [] {
-    std::vector<std::string> c = {
-        "epoch",        "train_loss",   "train_acc",          "test_loss",     "test_acc",
-        "epoch_seconds", "data_seconds", "compute_seconds",   "comm_seconds",  "eval_seconds",
-        "samples_per_second", "learning_rate", "world_size"};
-    for (const char* phase : kPhaseNames) {
-      for (const char* stat : {"_min", "_median", "_max"}) c.push_back(std::string(phase) + stat);
-    }
-    return c;
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const Column& c : columns()) n.push_back(c.name);
+    return n;
   }();
-  return columns;
+  return names;
 }
 
 std::vector<double> metric_values(const EpochMetrics& m) {
-  std::vector<double> values = {
-      static_cast<double>(m.epoch), m.train_loss,    m.train_acc,    m.test_loss,
-      m.test_acc,                   m.epoch_seconds, m.data_seconds, m.compute_seconds,
-      m.comm_seconds,               m.eval_seconds,  m.samples_per_second,
-      m.learning_rate,              static_cast<double>(m.world_size)};
-  for (const Spread& s : m.phases) values.insert(values.end(), {s.min, s.median, s.max});
+  std::vector<double> values;
+  const std::size_t scalars = scalar_columns();
+  for (std::size_t i = 0; i < columns().size(); ++i) {
+    values.push_back(i < scalars ? columns()[i].get(m) : phase_value(m, i - scalars));
+  }
   return values;
 }
 
-EpochMetrics metrics_from_values(const std::vector<double>& v) {
-  require(v.size() == metric_columns().size(), "metrics row has ", v.size(), " values, expected ",
-          metric_columns().size());
+EpochMetrics metrics_from_values(const std::vector<std::string>& names,
+                                 const std::vector<double>& values) {
+  require(names.size() == values.size(), "metrics row has ", values.size(), " values for ",
+          names.size(), " columns");
   EpochMetrics m;
-  m.epoch = static_cast<std::int64_t>(v[0]);
-  m.train_loss = v[1];
-  m.train_acc = v[2];
-  m.test_loss = v[3];
-  m.test_acc = v[4];
-  m.epoch_seconds = v[5];
-  m.data_seconds = v[6];
-  m.compute_seconds = v[7];
-  m.comm_seconds = v[8];
-  m.eval_seconds = v[9];
-  m.samples_per_second = v[10];
-  m.learning_rate = v[11];
-  m.world_size = static_cast<std::int64_t>(v[12]);
-  for (std::size_t p = 0; p < kNumPhases; ++p) {
-    const std::size_t at = kScalarColumns + 3 * p;
-    m.phases[p] = {v[at], v[at + 1], v[at + 2]};
+  const std::size_t scalars = scalar_columns();
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    const auto& known = metric_columns();
+    const auto at = std::find(known.begin(), known.end(), names[k]);
+    if (at == known.end()) continue;
+    const auto i = static_cast<std::size_t>(at - known.begin());
+    if (i < scalars) {
+      columns()[i].set(m, values[k]);
+    } else {
+      set_phase_value(m, i - scalars, values[k]);
+    }
   }
   return m;
 }

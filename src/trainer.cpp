@@ -31,14 +31,16 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Training shard and test shard of this rank, read collectively.
+// This rank's shards, read collectively: training rows [0, train_count),
+// validation rows [train_count, info.train_count) held out of /train (the
+// train rows are stored class-balanced, so any tail block is too), and test.
 struct Shards {
   DataInfo info;
-  Range train_rows, test_rows;
-  Digits train, test;
+  std::size_t train_count = 0;
+  Digits train, validation, test;
 };
 
-Shards load_shards(const Comm& comm, const std::string& path) {
+Shards load_shards(const Comm& comm, const std::string& path, std::size_t validation_size) {
   require(std::filesystem::exists(path), "data file ",
           path, " does not exist; make it with data/fetch_mnist.sh && build/bin/dpmnist-prepare",
           " --raw data/raw --out ", path);
@@ -48,10 +50,13 @@ Shards load_shards(const Comm& comm, const std::string& path) {
   require(comm.agree(s.info.fingerprint), "rank ", comm.rank(), " on ", comm.host(),
           ": the ranks opened different data files at ", path,
           " (fingerprints differ); every node must see the same file");
-  s.train_rows = shard_range(s.info.train_count, comm.rank(), comm.size());
-  s.test_rows = shard_range(s.info.test_count, comm.rank(), comm.size());
-  s.train = read_digits(file, "train", s.train_rows);
-  s.test = read_digits(file, "test", s.test_rows);
+  require(validation_size < s.info.train_count, "train.validation_size = ", validation_size,
+          " leaves no training digits of the ", s.info.train_count, " in ", path);
+  s.train_count = s.info.train_count - validation_size;
+  s.train = read_digits(file, "train", shard_range(s.train_count, comm.rank(), comm.size()));
+  const Range held_out = shard_range(validation_size, comm.rank(), comm.size());
+  s.validation = read_digits(file, "train", {s.train_count + held_out.begin, s.train_count + held_out.end});
+  s.test = read_digits(file, "test", shard_range(s.info.test_count, comm.rank(), comm.size()));
   return s;
 }
 
@@ -100,26 +105,25 @@ std::string format_seconds(double seconds) {
 
 StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::span<const float> x,
                               std::span<const std::uint8_t> labels, std::size_t batch,
-                              std::size_t global_batch, bool stop_requested,
-                              std::size_t overlap_chunks, StepSeconds& seconds) {
+                              std::size_t global_batch, const StepOptions& options,
+                              StepSeconds& seconds) {
   require(global_batch > 0, "data_parallel_step: empty global batch");
   Clock::time_point start = Clock::now();
   net.zero_grads();
   StepResult result;
-  // An empty batch (a short shard's last steps) runs through with B = 0, so
-  // every rank reports the same gradient ranges and joins the same sums.
-  std::span<const float> logits = net.forward(x, batch);
+  std::span<const float> logits = net.forward_train(x, batch, options.dropout_seed);
   // The scale makes the summed gradients the mean over the global batch,
   // however unevenly its samples fall on ranks.
   const float scale = 1.0f / static_cast<float>(global_batch);
   std::span<float> dlogits = net.logits_grad(batch);
-  result.loss = softmax_cross_entropy(logits, labels, batch, net.output_size(), scale, dlogits);
+  result.loss = softmax_cross_entropy(logits, labels, batch, net.output_size(), scale, dlogits,
+                                      options.label_smoothing);
   seconds.forward += seconds_since(start);
   start = Clock::now();
   std::span<float> reduced = net.grads_and_control();
-  reduced.back() = stop_requested ? 1.0f : 0.0f;
-  if (overlap_chunks > 0) {
-    net.backward(x, dlogits, batch, overlap_chunks, [&](std::size_t begin, std::size_t end) {
+  reduced.back() = options.stop_requested ? 1.0f : 0.0f;
+  if (options.overlap_chunks > 0) {
+    net.backward(x, dlogits, batch, options.overlap_chunks, [&](std::size_t begin, std::size_t end) {
       optimizer.start_sum(reduced.subspan(begin, end - begin));
       optimizer.progress();
     });
@@ -128,6 +132,11 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
   }
   seconds.backward += seconds_since(start);
   result.stop = optimizer.step(net.params(), reduced, seconds.comm, seconds.optimizer);
+  if (options.max_norm > 0) {
+    start = Clock::now();
+    net.apply_max_norm(options.max_norm);
+    seconds.optimizer += seconds_since(start);
+  }
   return result;
 }
 
@@ -146,17 +155,19 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   if (leader) std::filesystem::create_directories(args.out_dir);
 
   const auto load_start = Clock::now();
-  Shards data = load_shards(comm, args.data_path);
+  Shards data = load_shards(comm, args.data_path, config.validation_size);
   const std::size_t global_batch = config.global_batch(comm.size());
   const std::size_t local_batch = shard_range(global_batch, comm.rank(), comm.size()).size();
-  const std::size_t steps = steps_per_epoch(data.info.train_count, global_batch, comm.size());
-  const float learning_rate = config.learning_rate(comm.size());
+  const std::size_t steps = steps_per_epoch(data.train_count, global_batch, comm.size());
 
   Network net(config.widths(), std::max({local_batch, config.eval_batch, std::size_t{1}}));
+  net.set_dropout(config.dropout, config.input_dropout);
   DistributedAdam adam(comm, net.params().size(), config.adam,
                        parse_gradient_sync(config.gradient_sync));
-  const std::size_t overlap_chunks = config.overlap ? config.overlap_chunks : 0;
-  adam.set_learning_rate(learning_rate);
+  StepOptions step_options;
+  step_options.overlap_chunks = config.overlap ? config.overlap_chunks : 0;
+  step_options.label_smoothing = config.label_smoothing;
+  step_options.max_norm = config.max_norm;
   require(comm.agree(net.params().size()), "rank ", comm.rank(),
           ": the ranks built networks of different sizes (", net.params().size(), " parameters)");
 
@@ -195,10 +206,11 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     std::string model;
     for (std::size_t w : config.widths()) model += (model.empty() ? "" : "-") + std::to_string(w);
     log << "dpmnist-train: " << comm.size() << " rank(s), data " << args.data_path << " ("
-        << data.info.train_count << " train / " << data.info.test_count << " test, split "
+        << data.train_count << " train / " << config.validation_size << " validation / "
+        << data.info.test_count << " test, split "
         << data.info.split << "), loaded in " << format_seconds(seconds_since(load_start)) << "\n"
         << "  model " << model << " (" << net.params().size() << " parameters), Adam lr "
-        << learning_rate << " (" << config.lr_scaling << " scaling), global batch " << global_batch
+        << config.learning_rate(comm.size()) << " (" << config.lr_scaling << " scaling), global batch " << global_batch
         << " (" << local_batch << " on rank 0), " << steps << " steps/epoch, epochs "
         << start.epoch + 1 << ".." << config.epochs << "\n"
         << std::flush;
@@ -210,18 +222,24 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   std::vector<std::uint8_t> labels(net.max_batch());
   const std::int64_t nan_step = fault_setting("NAN_AT_STEP");
   std::int64_t global_step = start.global_step;
+  float current_lr = config.learning_rate_at(comm.size(), static_cast<double>(start.epoch));
+  // The best validation accuracy so far (resumed runs take it from their history).
+  double best_val_acc = -1;
+  for (const EpochMetrics& m : start.history) {
+    if (config.validation_size > 0) best_val_acc = std::max(best_val_acc, m.val_acc);
+  }
 
-  // Called by every rank (gathering sharded moments is collective); rank 0
-  // writes. The finiteness check keeps a diverged model from ever replacing
-  // the last good checkpoint, and fails on every rank alike.
-  auto write_checkpoint = [&](std::int64_t epochs_done, std::int64_t step_in_epoch,
-                              const std::array<double, 3>& epoch_sums) -> std::string {
+  // Called by every rank (gathering sharded moments is collective); only rank
+  // 0's copy is filled. The finiteness check keeps a diverged model from ever
+  // replacing the last good checkpoint, and fails on every rank alike.
+  auto capture = [&](std::int64_t epochs_done, std::int64_t step_in_epoch,
+                     const std::array<double, 3>& epoch_sums) {
     require(std::ranges::all_of(net.params(), [](float w) { return std::isfinite(w); }),
             "weights are not finite after global step ", global_step,
             "; not writing a checkpoint (the last one stays as it was)");
     Checkpoint c;
     adam.full_moments(c.adam_m, c.adam_v);
-    if (!leader) return {};
+    if (!leader) return c;
     c.widths = net.widths();
     c.params.assign(net.params().begin(), net.params().end());
     c.adam_step = adam.step_count();
@@ -233,6 +251,12 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     c.seed = static_cast<std::int64_t>(config.seed);
     c.config_text = config_text;
     c.history = result.history;
+    return c;
+  };
+  auto write_checkpoint = [&](std::int64_t epochs_done, std::int64_t step_in_epoch,
+                              const std::array<double, 3>& epoch_sums) -> std::string {
+    const Checkpoint c = capture(epochs_done, step_in_epoch, epoch_sums);
+    if (!leader) return {};
     const std::int64_t crash_epoch = fault_setting("CRASH_IN_CHECKPOINT");
     return save_run_checkpoint(args.out_dir, c, config.keep_checkpoints, [&] {
       if (crash_epoch == epochs_done && step_in_epoch == 0) std::raise(SIGKILL);
@@ -258,16 +282,30 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     std::size_t stopped_after = 0;
     for (std::size_t step = first_step; step < steps; ++step) {
       const auto data_start = Clock::now();
-      const std::size_t B = batch_at_step(data.info.train_count, global_batch, comm.rank(),
+      const std::size_t B = batch_at_step(data.train_count, global_batch, comm.rank(),
                                           comm.size(), step);
-      gather_batch(data.train, std::span(order).subspan(std::min(step * local_batch, shard_size), B),
-                   x, labels);
+      const auto rows = std::span(order).subspan(std::min(step * local_batch, shard_size), B);
+      // Per-step seeds from (seed, global step, rank): a resumed run draws the
+      // same augmentations and dropout masks.
+      const std::uint64_t step_seed =
+          derive_seed({config.seed, static_cast<std::uint64_t>(global_step),
+                       static_cast<std::uint64_t>(comm.rank())});
+      if (config.augment.enabled()) {
+        Rng augment_rng(derive_seed({step_seed, 0xA6}));
+        gather_batch_augmented(data.train, rows, x, labels, config.augment, augment_rng);
+      } else {
+        gather_batch(data.train, rows, x, labels);
+      }
       if (global_step == nan_step && leader && B > 0) x[0] = std::numeric_limits<float>::quiet_NaN();
       seconds.data += seconds_since(data_start);
       const std::size_t global_B =
-          global_batch_at_step(data.info.train_count, global_batch, comm.size(), step);
-      const StepResult r = data_parallel_step(net, adam, x, labels, B, global_B,
-                                              stop_signal_received() != 0, overlap_chunks, seconds);
+          global_batch_at_step(data.train_count, global_batch, comm.size(), step);
+      current_lr = config.learning_rate_at(
+          comm.size(), static_cast<double>(epoch) + static_cast<double>(step) / static_cast<double>(steps));
+      adam.set_learning_rate(current_lr);
+      step_options.stop_requested = stop_signal_received() != 0;
+      step_options.dropout_seed = derive_seed({step_seed, 0xD0});
+      const StepResult r = data_parallel_step(net, adam, x, labels, B, global_B, step_options, seconds);
       sums[0] += r.loss.loss;
       sums[1] += static_cast<double>(r.loss.correct);
       sums[2] += static_cast<double>(B);
@@ -303,13 +341,17 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
 
     const auto eval_start = Clock::now();
     EvalSums test = evaluate_digits(net, data.test, x, labels);
+    EvalSums validation = evaluate_digits(net, data.validation, x, labels);
     const double eval_seconds = seconds_since(eval_start);
 
     // One sum for the statistics, one allgather for every rank's timings.
     std::vector<double> totals(test.values.begin(), test.values.end());
+    totals.insert(totals.end(), validation.values.begin(), validation.values.end());
     totals.insert(totals.end(), sums.begin(), sums.end());
     comm.allreduce_sum(totals);
     std::copy_n(totals.begin(), EvalSums::kSize, test.values.begin());
+    std::copy_n(totals.begin() + EvalSums::kSize, EvalSums::kSize, validation.values.begin());
+    const double* train_sums = totals.data() + 2 * EvalSums::kSize;
     const std::array<double, kNumPhases + 1> mine = {seconds.data,      seconds.forward,
                                                      seconds.backward,  seconds.comm,
                                                      seconds.optimizer, eval_seconds,
@@ -325,17 +367,22 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     require(comm.agree(hash_floats(net.params())), "rank ", comm.rank(), " on ", comm.host(),
             ": weights differ between ranks after epoch ", epoch + 1,
             " (non-deterministic BLAS or a corrupted allreduce); stopping");
-    const double train_count = totals[EvalSums::kSize + 2];
-    require(train_count == static_cast<double>(data.info.train_count), "epoch ", epoch + 1,
+    const double train_count = train_sums[2];
+    require(train_count == static_cast<double>(data.train_count), "epoch ", epoch + 1,
             ": the ranks trained on ", train_count, " samples, expected every one of ",
-            data.info.train_count, " exactly once");
+            data.train_count, " exactly once");
 
     EpochMetrics m;
     m.epoch = static_cast<std::int64_t>(epoch + 1);
-    m.train_loss = totals[EvalSums::kSize] / train_count;
-    m.train_acc = totals[EvalSums::kSize + 1] / train_count;
+    m.train_loss = train_sums[0] / train_count;
+    m.train_acc = train_sums[1] / train_count;
     m.test_loss = test.mean_loss();
     m.test_acc = test.accuracy();
+    const bool validating = config.validation_size > 0;
+    m.val_loss = validating ? validation.mean_loss() : std::numeric_limits<double>::quiet_NaN();
+    m.val_acc = validating ? validation.accuracy() : std::numeric_limits<double>::quiet_NaN();
+    m.global_batch = static_cast<std::int64_t>(global_batch);
+    m.steps_per_epoch = static_cast<std::int64_t>(steps);
     for (std::size_t p = 0; p < kNumPhases; ++p) {
       m.phases[p] = over_ranks([p](const double* t) { return t[p]; });
     }
@@ -346,7 +393,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     m.eval_seconds = m.phases[5].max;
     m.samples_per_second = static_cast<double>(steps - first_step) /
                            static_cast<double>(steps) * train_count / m.epoch_seconds;
-    m.learning_rate = learning_rate;
+    m.learning_rate = current_lr;
     m.world_size = comm.size();
     require(std::isfinite(m.train_loss) && std::isfinite(m.test_loss), "epoch ", epoch + 1,
             ": loss is not finite (train ", m.train_loss, ", test ", m.test_loss,
@@ -354,11 +401,13 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     result.history.push_back(m);
 
     if (leader) {
-      char line[256];
+      char line[320];
+      char val[64] = "";
+      if (validating) std::snprintf(val, sizeof(val), " | val acc %.4f", m.val_acc);
       std::snprintf(line, sizeof(line),
-                    "epoch %lld/%zu  train loss %.4f acc %.4f | test loss %.4f acc %.4f | "
+                    "epoch %lld/%zu  train loss %.4f acc %.4f%s | test loss %.4f acc %.4f | "
                     "%.2f s (compute %.2f, comm %.2f, data %.2f) eval %.2f s, %.0f samples/s\n",
-                    static_cast<long long>(m.epoch), config.epochs, m.train_loss, m.train_acc,
+                    static_cast<long long>(m.epoch), config.epochs, m.train_loss, m.train_acc, val,
                     m.test_loss, m.test_acc, m.epoch_seconds, m.compute_seconds, m.comm_seconds,
                     m.data_seconds, m.eval_seconds, m.samples_per_second);
       log << line << std::flush;
@@ -366,6 +415,12 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     }
     if ((epoch + 1) % config.checkpoint_every == 0 || epoch + 1 == config.epochs) {
       write_checkpoint(m.epoch, 0, {});
+    }
+    // Model selection on the validation digits only, never the test set.
+    if (validating && m.val_acc > best_val_acc) {
+      best_val_acc = m.val_acc;
+      const Checkpoint best = capture(m.epoch, 0, {});
+      if (leader) save_checkpoint(args.out_dir + "/best.h5", best);
     }
   }
   if (leader && result.history.size() > static_cast<std::size_t>(start.epoch)) {

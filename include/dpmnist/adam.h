@@ -15,6 +15,7 @@ struct AdamSettings {
   float beta1 = 0.9f;
   float beta2 = 0.999f;
   float epsilon = 1e-7f;  // Keras's default
+  float weight_decay = 0;  // decoupled (AdamW): p -= lr * weight_decay * p each step
 };
 
 class Adam {
@@ -23,7 +24,7 @@ class Adam {
 
   // params [P] in/out; grads [P] in. Advances the step count by one:
   //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
-  //   p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+  //   p -= lr * ((m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + weight_decay * p)
   void step(std::span<float> params, std::span<const float> grads);
 
   std::int64_t step_count() const { return step_; }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 
+#include "dpmnist/augment.h"
 #include "dpmnist/dataset.h"
 
 namespace dpmnist {
@@ -14,6 +15,11 @@ namespace dpmnist {
 // indices [B] in (rows of digits); x [B,784] out (overwritten); labels [B] out.
 void gather_batch(const Digits& digits, std::span<const std::uint32_t> indices, std::span<float> x,
                   std::span<std::uint8_t> labels);
+
+// The same, each digit through augment_digit with draws from rng (training).
+void gather_batch_augmented(const Digits& digits, std::span<const std::uint32_t> indices,
+                            std::span<float> x, std::span<std::uint8_t> labels,
+                            const AugmentSettings& settings, Rng& rng);
 
 // Rows [begin, begin + B) of digits, without shuffling (evaluation).
 void gather_rows(const Digits& digits, std::size_t begin, std::size_t batch, std::span<float> x,

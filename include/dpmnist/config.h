@@ -9,11 +9,14 @@
 #include <vector>
 
 #include "dpmnist/adam.h"
+#include "dpmnist/augment.h"
 
 namespace dpmnist {
 
 struct TrainConfig {
   std::vector<std::size_t> hidden = {128};  // model.hidden: widths of the ReLU layers
+  float dropout = 0;                        // model.dropout: hidden units
+  float input_dropout = 0;                  // model.input_dropout: input pixels
   std::size_t epochs = 5;                   // train.epochs
   std::size_t batch_size = 32;              // train.batch_size: per rank
   std::size_t global_batch_size = 0;        // train.global_batch_size: 0 = batch_size * ranks
@@ -23,6 +26,15 @@ struct TrainConfig {
   bool overlap = false;                     // train.overlap: sums start during backward
   std::size_t overlap_chunks = 4;           // train.overlap_chunks: first-layer row blocks
   AdamSettings adam;                        // optimizer.*
+  float max_norm = 0;                       // optimizer.max_norm: 0 = off
+  float label_smoothing = 0;                // train.label_smoothing
+  std::size_t validation_size = 0;          // train.validation_size: held out of /train
+  double warmup_epochs = 0;                 // schedule.warmup_epochs
+  std::string decay = "none";               // schedule.decay: none | cosine | step
+  double min_lr_fraction = 0;               // schedule.min_lr_fraction (cosine floor)
+  double step_epochs = 10;                  // schedule.step_epochs
+  double step_gamma = 0.1;                  // schedule.step_gamma
+  AugmentSettings augment;                  // augment.*
   std::uint64_t seed = 42;                  // train.seed
   std::size_t checkpoint_every = 1;         // output.checkpoint_every (epochs)
   std::size_t keep_checkpoints = 3;         // output.keep_checkpoints
@@ -36,6 +48,9 @@ struct TrainConfig {
   std::size_t global_batch(int world_size) const;
   // Adam's learning rate after lr_scaling for this world size's global batch.
   float learning_rate(int world_size) const;
+  // The scheduled rate at `epochs_done` (fractional: 2.5 = half way through
+  // epoch 3): linear warmup from 0, then the decay, on learning_rate(world_size).
+  float learning_rate_at(int world_size, double epochs_done) const;
   // Canonical "section.key = value" lines: stored in checkpoints, hashed so
   // that ranks can check they agree.
   std::string to_text() const;

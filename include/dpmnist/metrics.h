@@ -32,15 +32,21 @@ struct EpochMetrics {
   double comm_seconds = 0;     // gradient allreduce, including waiting for stragglers (max)
   double eval_seconds = 0;     // test-set evaluation
   double samples_per_second = 0;
-  double learning_rate = 0;
+  double learning_rate = 0;    // at the epoch's last step
   std::int64_t world_size = 0;
+  double val_loss = 0, val_acc = 0;  // on train.validation_size held-out digits (NaN: none)
+  std::int64_t global_batch = 0, steps_per_epoch = 0;
   std::array<Spread, kNumPhases> phases{};  // columns <phase>_min, _median, _max
 };
 
 // Column names in file order; metric_values(m) gives the same order.
 const std::vector<std::string>& metric_columns();
 std::vector<double> metric_values(const EpochMetrics& m);
-EpochMetrics metrics_from_values(const std::vector<double>& values);
+// values [columns.size()] named by columns, in any order; names this build
+// does not know are skipped and missing ones stay default, so histories
+// written with fewer or more columns still load.
+EpochMetrics metrics_from_values(const std::vector<std::string>& columns,
+                                 const std::vector<double>& values);
 
 // Writes every row to path atomically (temporary file, then rename).
 void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& rows);

@@ -28,17 +28,25 @@ struct StepResult {
   bool stop = false;  // some rank asked to stop: every rank sees the same value
 };
 
+// What a step does besides the plain forward/backward/sum/Adam.
+struct StepOptions {
+  bool stop_requested = false;     // this rank's vote, carried as the control word
+  std::size_t overlap_chunks = 0;  // > 0: sums start during backward (first layer in this many blocks)
+  std::uint64_t dropout_seed = 0;  // masks of this step (used when the network has dropout)
+  float label_smoothing = 0;
+  float max_norm = 0;              // > 0: cap hidden units' incoming weight norms after the step
+};
+
 // One synchronised step. x [B,784] and labels [B] are this rank's batch (B may
-// be 0 near the end of a short shard); global_batch is the number of samples
-// all ranks take together this step. Zeroes the gradients, accumulates this
-// rank's share scaled by 1/global_batch, then lets the optimizer sum over
-// ranks (with this rank's stop request as the control word) and step. With
-// overlap_chunks > 0 the sums start during backward: the later layers' first,
-// then the first layer's kernel in that many row blocks. Adds times to seconds.
+// be 0 near the end of a short shard: it still runs through, so every rank
+// reports the same gradient ranges and joins the same sums); global_batch is
+// the number of samples all ranks take together this step. Zeroes the
+// gradients, accumulates this rank's share scaled by 1/global_batch, then lets
+// the optimizer sum over ranks and step. Adds times to seconds.
 StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::span<const float> x,
                               std::span<const std::uint8_t> labels, std::size_t batch,
-                              std::size_t global_batch, bool stop_requested,
-                              std::size_t overlap_chunks, StepSeconds& seconds);
+                              std::size_t global_batch, const StepOptions& options,
+                              StepSeconds& seconds);
 
 struct TrainResult {
   std::vector<EpochMetrics> history;  // every epoch, resumed ones included

@@ -47,9 +47,11 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
       for (std::size_t i = 0; i < b; ++i) rows.push_back(static_cast<std::uint32_t>(shard.begin + step * local + i));
     }
     gather_batch(digits, rows, x, labels);
+    StepOptions options;
+    options.overlap_chunks = overlap_chunks;
     const StepResult step_result = data_parallel_step(
         net, adam, x, labels, rows.size(),
-        global_batch_at_step(count, global_batch, world_size, step), false, overlap_chunks, seconds);
+        global_batch_at_step(count, global_batch, world_size, step), options, seconds);
     result.loss_sum += step_result.loss.loss;
   }
   result.params.assign(net.params().begin(), net.params().end());

@@ -13,6 +13,7 @@
 #include "dpmnist/comm.h"
 #include "dpmnist/config.h"
 #include "dpmnist/error.h"
+#include "dpmnist/shard.h"
 #include "dpmnist/stop_signal.h"
 #include "dpmnist/trainer.h"
 #include "support/fixtures.h"
@@ -134,6 +135,63 @@ TEST(Train, AStopSignalOnOneRankCheckpointsMidEpochAndResumeAutoEqualsUninterrup
   ASSERT_EQ(resumed.history.size(), 3u);
   EXPECT_NEAR(resumed.history[0].train_loss, whole.history[0].train_loss, 1e-12);
   EXPECT_EQ(resumed.history[2].test_acc, whole.history[2].test_acc);
+}
+
+TEST(Train, RegularisedRunWithValidationResumesBitwiseAndKeepsTheBestModel) {
+  // Dropout, input dropout, augmentation, label smoothing, max-norm, weight
+  // decay, warmup + cosine, a held-out validation set: every random draw is
+  // seeded by (seed, step, rank), so a stop and resume replays them exactly.
+  const Comm comm;
+  const std::string dir = shared_dir(comm, "regularised");
+  const std::string data = make_data(comm, dir);
+  auto args = [&](const std::string& out, std::size_t epochs) {
+    TrainArgs a = tiny_args(data, dir + out, epochs);
+    TrainConfig& c = a.config;
+    c.dropout = 0.2f;
+    c.input_dropout = 0.1f;
+    c.label_smoothing = 0.1f;
+    c.max_norm = 3.0f;
+    c.adam.weight_decay = 1e-4f;
+    c.warmup_epochs = 1;
+    c.decay = "cosine";
+    c.validation_size = 40;
+    c.augment.rotate_degrees = 10;
+    c.augment.translate = 1.5f;
+    c.augment.elastic_alpha = 1.0f;
+    return a;
+  };
+  std::ostringstream log;
+  const TrainResult whole = run_training(comm, args("/whole", 3), log);
+  ASSERT_EQ(whole.history.size(), 3u);
+  EXPECT_GT(whole.history.back().val_acc, 0.2) << "better than chance (0.1)\n" << log.str();
+  EXPECT_EQ(whole.history.back().steps_per_epoch,
+            static_cast<std::int64_t>(steps_per_epoch(203 - 40, 8 * comm.size(), comm.size())));
+  // learning_rate is the rate at each epoch's last step: near the end of the
+  // one warmup epoch, then on the cosine down to 0 at the end of epoch 3.
+  EXPECT_LT(whole.history[0].learning_rate, 1e-3) << "warmup";
+  EXPECT_GT(whole.history[0].learning_rate, whole.history[1].learning_rate) << "cosine decay";
+  EXPECT_GT(whole.history[1].learning_rate, whole.history[2].learning_rate) << "cosine decay";
+
+  install_stop_handlers();
+  if (comm.rank() == 0) std::raise(SIGUSR1);
+  TrainArgs stopping = args("/stopped", 3);
+  stopping.resume = "auto";
+  const TrainResult stopped = run_training(comm, stopping, log);
+  reset_stop_signal();
+  EXPECT_TRUE(stopped.stopped);
+  const TrainResult resumed = run_training(comm, stopping, log);
+  EXPECT_EQ(resumed.params, whole.params) << "augmentation and dropout draws must replay";
+
+  comm.barrier();
+  if (comm.rank() == 0) {
+    const Checkpoint best = load_checkpoint(dir + "/whole/best.h5");
+    double best_val = 0;
+    std::int64_t best_epoch = 0;
+    for (const EpochMetrics& m : whole.history) {
+      if (m.val_acc > best_val) best_val = m.val_acc, best_epoch = m.epoch;
+    }
+    EXPECT_EQ(best.epoch, best_epoch) << "best.h5 is the epoch with the highest validation accuracy";
+  }
 }
 
 TEST(Train, AMissingDataFileIsAnErrorOnEveryRankNotAHang) {

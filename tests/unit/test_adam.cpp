@@ -42,6 +42,18 @@ TEST(Adam, MatchesHandComputedStepsWithBiasCorrection) {
   EXPECT_EQ(adam.step_count(), 3);
 }
 
+TEST(Adam, DecoupledWeightDecayShrinksWeightsWithZeroGradient) {
+  // g = 0 keeps m = v = 0, so the step is exactly p -= lr * wd * p.
+  AdamSettings settings;
+  settings.learning_rate = 0.1f;
+  settings.weight_decay = 0.5f;
+  Adam adam(2, settings);
+  std::vector<float> params = {2.0f, -4.0f}, grads = {0.0f, 0.0f};
+  adam.step(params, grads);
+  EXPECT_FLOAT_EQ(params[0], 2.0f * (1 - 0.05f));
+  EXPECT_FLOAT_EQ(params[1], -4.0f * (1 - 0.05f));
+}
+
 TEST(Adam, RestoredStateContinuesBitwiseLikeTheOriginal) {
   Adam a(3, {}), b(3, {});
   std::vector<float> pa = {0.1f, 0.2f, 0.3f}, grads = {0.01f, -0.02f, 0.5f};
@@ -64,6 +76,7 @@ TEST(Adam, RejectsMismatchedSizes) {
 TEST(Adam, VectorisedUpdateIsBitwiseEqualToScalarFloatCode) {
   const std::size_t n = 1003;  // not a multiple of any vector width
   AdamSettings s;
+  s.weight_decay = 0.01f;
   Adam adam(n, s);
   std::vector<float> params(n), grads(n), p(n), m(n, 0.0f), v(n, 0.0f);
   for (std::size_t i = 0; i < n; ++i) {
@@ -81,7 +94,9 @@ TEST(Adam, VectorisedUpdateIsBitwiseEqualToScalarFloatCode) {
       m[i] = mi;
       v[i] = vi;
       volatile float root = std::sqrt(v[i] * c2);
-      volatile float step = s.learning_rate * (m[i] * c1) / (root + s.epsilon);
+      volatile float ratio = (m[i] * c1) / (root + s.epsilon);
+      volatile float decayed = s.weight_decay * p[i];
+      volatile float step = s.learning_rate * (ratio + decayed);
       p[i] -= step;
     }
     for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(params[i], p[i]) << "step " << t << " i " << i;

@@ -86,3 +86,24 @@ TEST(Config, TextFormIsCanonicalAndDiffersWhenAValueDiffers) {
   EXPECT_EQ(a.config.to_text(), b.config.to_text());
   EXPECT_NE(a.config.to_text(), c.config.to_text());
 }
+
+TEST(Config, ScheduleWarmsUpLinearlyThenDecays) {
+  TrainArgs args = parse({"--data", "d", "--out", "o", "--train.epochs=10", "--schedule.warmup_epochs=2",
+                          "--schedule.decay=cosine", "--schedule.min_lr_fraction=0.1"});
+  const TrainConfig& c = args.config;
+  EXPECT_FLOAT_EQ(c.learning_rate_at(1, 0.0), 0.0f);
+  EXPECT_FLOAT_EQ(c.learning_rate_at(1, 1.0), 0.5e-3f);
+  EXPECT_FLOAT_EQ(c.learning_rate_at(1, 2.0), 1e-3f);
+  // Half way through the 8 decay epochs: cosine at pi/2 -> 0.1 + 0.9 * 0.5.
+  EXPECT_NEAR(c.learning_rate_at(1, 6.0), 1e-3 * 0.55, 1e-9);
+  EXPECT_NEAR(c.learning_rate_at(1, 10.0), 1e-4, 1e-9);
+  args = parse({"--data", "d", "--out", "o", "--schedule.decay=step", "--schedule.step_epochs=3",
+                "--schedule.step_gamma=0.5"});
+  EXPECT_FLOAT_EQ(args.config.learning_rate_at(1, 2.9), 1e-3f);
+  EXPECT_FLOAT_EQ(args.config.learning_rate_at(1, 3.0), 0.5e-3f);
+  EXPECT_FLOAT_EQ(args.config.learning_rate_at(1, 6.5), 0.25e-3f);
+  EXPECT_NE(error_of({"--data", "d", "--out", "o", "--schedule.decay=linear"}).find("cosine"),
+            std::string::npos);
+  EXPECT_NE(error_of({"--data", "d", "--out", "o", "--model.dropout=1"}).find("model.dropout"),
+            std::string::npos);
+}
