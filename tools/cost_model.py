@@ -255,7 +255,7 @@ def plot(path, ar_n, ar_t, fitted, alpha, beta, networks, predictions, measured,
                 label=f"fit: alpha {alpha * 1e6:.1f} us, 1/beta {1 / beta / 1e9:.1f} GB/s")
     a_ib, b_ib = networks["IB HDR (assumed)"]
     ax_a.loglog(sizes, (2 * a_ib + sizes * b_ib) * 1e6, "b--", lw=1,
-                label=f"IB HDR assumed, 2 ranks")
+                label="IB HDR assumed, 2 ranks")
     for key, ls in (("seed", ":"), ("wide", "-.")):
         nbytes = 4 * (parameters(MODELS[key]) + 1)
         ax_a.axvline(nbytes, color="grey", ls=ls, lw=0.8, label=f"{key} gradient")
