@@ -4,6 +4,7 @@
 # there are more ranks than cores; the root flags only when running as root.
 #   launch/train.sh NP [dpmnist-train options...]
 #   launch/train.sh 8 --config configs/seed.ini --data data/mnist.h5 --out runs/np8
+# DPMNIST_BIN=other/bin picks another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { sed -n '2,7p' "$0"; exit 2; }
@@ -18,4 +19,4 @@ else
 fi
 [ "$(id -u)" = 0 ] && args+=(--allow-run-as-root)
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
-exec mpirun "${args[@]}" -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS build/bin/dpmnist-train "$@"
+exec mpirun "${args[@]}" -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS "${DPMNIST_BIN:-build/bin}/dpmnist-train" "$@"
