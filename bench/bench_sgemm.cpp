@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dpmnist/blas.h"
+#include "dpmnist/config.h"
 #include "dpmnist/error.h"
 
 namespace po = boost::program_options;
@@ -112,26 +113,6 @@ Timing time_shape(const Shape& s, double block_seconds, std::size_t repeats) {
   }
   std::sort(per_call.begin(), per_call.end());
   return {s, calls, per_call[per_call.size() / 2], per_call.front()};
-}
-
-std::vector<std::size_t> parse_widths(const std::string& text) {
-  std::vector<std::size_t> widths;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    std::size_t used = 0;
-    unsigned long value = 0;
-    try {
-      value = std::stoul(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    require(used == item.size() && value > 0, "--hidden '", text,
-            "': expected positive widths separated by commas, e.g. 128 or 1024,1024");
-    widths.push_back(value);
-  }
-  require(!widths.empty(), "--hidden is empty");
-  return widths;
 }
 
 std::string model_name(const std::vector<std::size_t>& hidden) {

@@ -13,26 +13,6 @@ namespace po = boost::program_options;
 namespace dpmnist {
 namespace {
 
-std::vector<std::size_t> parse_widths(const std::string& text) {
-  std::vector<std::size_t> widths;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    std::size_t used = 0;
-    long long width = 0;
-    try {
-      width = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    while (used < item.size() && std::isspace(static_cast<unsigned char>(item[used]))) ++used;
-    require(used == item.size() && width > 0 && width <= 1 << 16, "model.hidden: '", item,
-            "' in '", text, "' is not a width in [1,65536]; expected e.g. 128 or 512,256");
-    widths.push_back(static_cast<std::size_t>(width));
-  }
-  return widths;
-}
-
 std::string join_widths(const std::vector<std::size_t>& widths) {
   std::string text;
   for (std::size_t i = 0; i < widths.size(); ++i) text += (i ? "," : "") + std::to_string(widths[i]);
@@ -88,6 +68,26 @@ void validate(const TrainConfig& c) {
 }
 
 }  // namespace
+
+std::vector<std::size_t> parse_widths(const std::string& text) {
+  std::vector<std::size_t> widths;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    std::size_t used = 0;
+    long long width = 0;
+    try {
+      width = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    while (used < item.size() && std::isspace(static_cast<unsigned char>(item[used]))) ++used;
+    require(used == item.size() && width > 0 && width <= 1 << 16, "model.hidden: '", item,
+            "' in '", text, "' is not a width in [1,65536]; expected e.g. 128 or 512,256");
+    widths.push_back(static_cast<std::size_t>(width));
+  }
+  return widths;
+}
 
 std::vector<std::size_t> TrainConfig::widths() const {
   std::vector<std::size_t> widths = {784};

@@ -56,6 +56,10 @@ struct TrainConfig {
   std::string to_text() const;
 };
 
+// "512,256" -> {512, 256}; throws naming the text unless every item is a
+// width in [1, 65536] (the model.hidden syntax).
+std::vector<std::size_t> parse_widths(const std::string& text);
+
 struct TrainArgs {
   TrainConfig config;
   std::string config_path;  // --config
