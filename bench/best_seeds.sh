@@ -23,8 +23,9 @@ for seed in $seeds; do
     END { printf "| %s | %.2f%% | %.2f%% | %s | %.1f | %.2f |\n", seed, 100 * acc, 100 * best, be, t / 60, t / n }' \
     "$out/seed$seed/metrics.csv"
 done | tee "$out/table.md"
-awk -F'|' '{ gsub(/[% ]/, "", $3); gsub(/[% ]/, "", $4); a[NR] = $3; b[NR] = $4; n = NR }
+awk -F'|' '$3 ~ /[0-9]/ { gsub(/[% ]/, "", $3); gsub(/[% ]/, "", $4); n++; a[n] = $3; b[n] = $4 }
   END { for (i = 1; i <= n; i++) { sa += a[i]; sb += b[i] } ma = sa / n; mb = sb / n
         for (i = 1; i <= n; i++) { va += (a[i] - ma) ^ 2; vb += (b[i] - mb) ^ 2 }
         printf "\nmean over %d seeds: last %.2f%% +- %.2f, best-validation %.2f%% +- %.2f (sample std)\n",
-               n, ma, n > 1 ? sqrt(va / (n - 1)) : 0, mb, n > 1 ? sqrt(vb / (n - 1)) : 0 }' "$out/table.md"
+               n, ma, (n > 1 ? sqrt(va / (n - 1)) : 0), mb, (n > 1 ? sqrt(vb / (n - 1)) : 0) }' \
+  "$out/table.md"
