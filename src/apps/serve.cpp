@@ -1,0 +1,145 @@
+// dpmnist-serve: the drawing page and the JSON prediction API over a trained
+// checkpoint. Parses options, loads the model, serves until SIGINT/SIGTERM.
+#include <signal.h>
+
+#include <atomic>
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "dpmnist/error.h"
+#include "dpmnist/predict/predictor.h"
+#include "dpmnist/serve/server.h"
+
+namespace po = boost::program_options;
+using namespace dpmnist;
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+extern "C" void remember_stop_signal(int signal_number) {
+  g_stop_signal = signal_number;
+}
+
+// SIGINT/SIGTERM only set a flag (threads that libraries start before main,
+// OpenBLAS's among them, cannot all be made to block them); this thread polls
+// the flag and stops the server. Returns when the server is done either way.
+class SignalStopper {
+ public:
+  explicit SignalStopper(serve::Server& server) : thread_([this, &server] { wait(server); }) {}
+  ~SignalStopper() {
+    done_ = true;
+    thread_.join();
+  }
+
+ private:
+  void wait(serve::Server& server) {
+    while (!done_) {
+      if (g_stop_signal != 0) {
+        server.stop();
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  struct sigaction action {};
+  action.sa_handler = remember_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  // A client that hangs up mid-reply must not end the process.
+  signal(SIGPIPE, SIG_IGN);
+
+  std::string checkpoint_path;
+  serve::ServerOptions options;
+  std::size_t max_body_mb = 8;
+  po::options_description described("dpmnist-serve options");
+  // clang-format off
+  described.add_options()
+      ("help,h", "print this help")
+      ("checkpoint", po::value(&checkpoint_path)->required(), "trained checkpoint (.h5)")
+      ("host", po::value(&options.host)->default_value(options.host),
+       "address to listen on (0.0.0.0: every interface)")
+      ("port", po::value(&options.port)->default_value(options.port), "TCP port; 0: any free port")
+      ("threads", po::value(&options.threads)->default_value(options.threads),
+       "worker threads = requests served at once (each keep-alive connection holds one)")
+      ("max-body-mb", po::value(&max_body_mb)->default_value(max_body_mb),
+       "largest request body in MB (larger: 413)")
+      ("max-pixels", po::value(&options.max_pixels)->default_value(options.max_pixels),
+       "largest image, width x height (larger: 400)")
+      ("keep-alive", po::value(&options.keep_alive_seconds)->default_value(options.keep_alive_seconds),
+       "seconds an idle keep-alive connection keeps its worker")
+      ("web-dir", po::value(&options.web_dir),
+       "serve the page from this directory (index.html, app.js, style.css) instead of the "
+       "copy built into the binary; for working on the page")
+      ("log-requests", po::bool_switch(&options.log_requests), "one line per request on stderr");
+  // clang-format on
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, described), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: dpmnist-serve --checkpoint runs/seed/checkpoint.h5 [--port 8080]\n"
+                << described;
+      return 0;
+    }
+    po::notify(vm);
+    require(options.port >= 0 && options.port <= 65535, "--port ", options.port,
+            ": expected 0..65535");
+    require(options.threads >= 1 && options.threads <= 1024, "--threads ", options.threads,
+            ": expected 1..1024");
+    require(max_body_mb >= 1 && max_body_mb <= 1024, "--max-body-mb ", max_body_mb,
+            ": expected 1..1024");
+    require(options.max_pixels >= 1, "--max-pixels must be at least 1");
+    require(options.keep_alive_seconds >= 1, "--keep-alive must be at least 1 second");
+    options.max_body_bytes = max_body_mb << 20;
+  } catch (const std::exception& e) {
+    std::cerr << "dpmnist-serve: " << e.what() << "\n(see dpmnist-serve --help)\n";
+    return 2;
+  }
+
+  try {
+    const Predictor predictor(checkpoint_path);
+    const ModelInfo& info = predictor.info();
+    serve::Server server(predictor, options);
+    const int port = server.bind();
+    std::printf("dpmnist-serve: model %s (%zu parameters, epoch %lld", info.architecture().c_str(),
+                info.parameters, static_cast<long long>(info.epoch));
+    if (info.test_accuracy) std::printf(", test accuracy %.4f", *info.test_accuracy);
+    std::printf(") from %s\n", checkpoint_path.c_str());
+    std::printf(
+        "dpmnist-serve: listening on http://%s:%d/ (%zu threads, body limit %zu MB, "
+        "pixel limit %zu); stop with Ctrl-C\n",
+        options.host.c_str(), port, options.threads, max_body_mb, options.max_pixels);
+    std::fflush(stdout);
+    {
+      SignalStopper stopper(server);
+      server.run();
+    }
+    const int stopped_by = g_stop_signal;
+    const serve::ServerCounts counts = server.counts();
+    std::printf("dpmnist-serve: stopped%s; %llu requests answered (%llu 4xx, %llu 5xx)\n",
+                stopped_by == SIGINT    ? " by SIGINT"
+                : stopped_by == SIGTERM ? " by SIGTERM"
+                                        : "",
+                static_cast<unsigned long long>(counts.requests),
+                static_cast<unsigned long long>(counts.client_errors),
+                static_cast<unsigned long long>(counts.server_errors));
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dpmnist-serve: error: %s\n", e.what());
+    return 1;
+  }
+}
