@@ -16,7 +16,8 @@ using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
   std::size_t images = 200000;
-  if (argc == 3 && std::strcmp(argv[1], "--images") == 0) images = std::strtoul(argv[2], nullptr, 10);
+  if (argc == 3 && std::strcmp(argv[1], "--images") == 0)
+    images = std::strtoul(argv[2], nullptr, 10);
   std::vector<std::uint8_t> digit(784);
   Rng fill(1);
   for (auto& p : digit) p = static_cast<std::uint8_t>(fill.below(4) == 0 ? fill.below(256) : 0);
@@ -24,7 +25,8 @@ int main(int argc, char** argv) {
   auto time_per_image = [&](auto&& one) {
     const auto start = Clock::now();
     for (std::size_t i = 0; i < images; ++i) one();
-    return std::chrono::duration<double>(Clock::now() - start).count() / static_cast<double>(images) * 1e6;
+    return std::chrono::duration<double>(Clock::now() - start).count() /
+           static_cast<double>(images) * 1e6;
   };
   volatile float sink = 0;
   const double plain = time_per_image([&] {
@@ -42,15 +44,16 @@ int main(int argc, char** argv) {
   affine.translate = 2;
   AugmentSettings elastic = affine;
   elastic.elastic_alpha = 2;
-  std::printf("per image (one thread, %zu images):\n  %-22s %7.3f us\n", images, "pixel/255 only", plain);
+  std::printf("per image (one thread, %zu images):\n  %-22s %7.3f us\n", images, "pixel/255 only",
+              plain);
   for (const Case& c : {Case{"affine", affine}, Case{"affine + elastic", elastic}}) {
     Rng rng(2);
     const double us = time_per_image([&] {
       augment_digit(digit, out, c.settings, rng);
       sink = sink + out[400];
     });
-    std::printf("  %-22s %7.3f us  (%.1fx the plain gather; %.2f s per 56,000-digit epoch)\n", c.name,
-                us, us / plain, us * 56000e-6);
+    std::printf("  %-22s %7.3f us  (%.1fx the plain gather; %.2f s per 56,000-digit epoch)\n",
+                c.name, us, us / plain, us * 56000e-6);
   }
   return 0;
 }

@@ -32,10 +32,11 @@ float sample(std::span<const std::uint8_t> pixels, float y, float x) {
 
 void augment_digit(std::span<const std::uint8_t> pixels, std::span<float> out,
                    const AugmentSettings& s, Rng& rng) {
-  require(pixels.size() == kImagePixels && out.size() >= kImagePixels, "augment_digit: ",
-          pixels.size(), " pixels and room for ", out.size(), ", expected ", kImagePixels);
-  require(s.elastic_grid >= 1 && s.elastic_grid <= kMaxGrid, "augment.elastic_grid = ",
-          s.elastic_grid, ", expected 1..", kMaxGrid);
+  require(pixels.size() == kImagePixels && out.size() >= kImagePixels,
+          "augment_digit: ", pixels.size(), " pixels and room for ", out.size(), ", expected ",
+          kImagePixels);
+  require(s.elastic_grid >= 1 && s.elastic_grid <= kMaxGrid,
+          "augment.elastic_grid = ", s.elastic_grid, ", expected 1..", kMaxGrid);
   constexpr float kRadians = std::numbers::pi_v<float> / 180.0f;
   const float angle = rng.uniform(-s.rotate_degrees, s.rotate_degrees) * kRadians;
   const float scale = 1.0f + rng.uniform(-s.scale, s.scale);

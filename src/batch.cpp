@@ -13,7 +13,8 @@ void pixels_to_input(std::span<const std::uint8_t> pixels, std::span<float> x) {
   // vectorises, so it costs no more than a table lookup.
   const std::uint8_t* in = pixels.data();
   float* out = x.data();
-  for (std::size_t i = 0, n = pixels.size(); i < n; ++i) out[i] = static_cast<float>(in[i]) / 255.0f;
+  for (std::size_t i = 0, n = pixels.size(); i < n; ++i)
+    out[i] = static_cast<float>(in[i]) / 255.0f;
 }
 
 void gather_batch(const Digits& digits, std::span<const std::uint32_t> indices, std::span<float> x,
@@ -34,11 +35,13 @@ void gather_batch_augmented(const Digits& digits, std::span<const std::uint32_t>
                             std::span<float> x, std::span<std::uint8_t> labels,
                             const AugmentSettings& settings, Rng& rng) {
   const std::size_t B = indices.size();
-  require(x.size() >= B * kImagePixels && labels.size() >= B, "gather_batch_augmented: buffers hold ",
-          x.size(), " values and ", labels.size(), " labels for a batch of ", B);
+  require(x.size() >= B * kImagePixels && labels.size() >= B,
+          "gather_batch_augmented: buffers hold ", x.size(), " values and ", labels.size(),
+          " labels for a batch of ", B);
   for (std::size_t r = 0; r < B; ++r) {
     const std::size_t row = indices[r];
-    require(row < digits.size(), "gather_batch_augmented: row ", row, " outside [0,", digits.size(), ")");
+    require(row < digits.size(), "gather_batch_augmented: row ", row, " outside [0,", digits.size(),
+            ")");
     augment_digit(std::span(digits.images).subspan(row * kImagePixels, kImagePixels),
                   x.subspan(r * kImagePixels, kImagePixels), settings, rng);
     labels[r] = digits.labels[row];
@@ -47,9 +50,9 @@ void gather_batch_augmented(const Digits& digits, std::span<const std::uint32_t>
 
 void gather_rows(const Digits& digits, std::size_t begin, std::size_t batch, std::span<float> x,
                  std::span<std::uint8_t> labels) {
-  require(begin + batch <= digits.size() && x.size() >= batch * kImagePixels &&
-              labels.size() >= batch,
-          "gather_rows: rows [", begin, ",", begin + batch, ") of ", digits.size());
+  require(
+      begin + batch <= digits.size() && x.size() >= batch * kImagePixels && labels.size() >= batch,
+      "gather_rows: rows [", begin, ",", begin + batch, ") of ", digits.size());
   pixels_to_input(std::span(digits.images).subspan(begin * kImagePixels, batch * kImagePixels), x);
   std::memcpy(labels.data(), digits.labels.data() + begin, batch);
 }

@@ -11,24 +11,25 @@ namespace dpmnist {
 void gemm(Transpose trans_a, Transpose trans_b, std::size_t M, std::size_t N, std::size_t K,
           float alpha, std::span<const float> A, std::span<const float> B, float beta,
           std::span<float> C) {
-  require(A.size() >= M * K && B.size() >= K * N && C.size() >= M * N, "gemm: spans too small for [",
-          M, ",", K, "]x[", K, ",", N, "]: A ", A.size(), ", B ", B.size(), ", C ", C.size());
+  require(A.size() >= M * K && B.size() >= K * N && C.size() >= M * N,
+          "gemm: spans too small for [", M, ",", K, "]x[", K, ",", N, "]: A ", A.size(), ", B ",
+          B.size(), ", C ", C.size());
   const bool ta = trans_a == Transpose::kYes;
   const bool tb = trans_b == Transpose::kYes;
   gemm_strided(trans_a, trans_b, M, N, K, alpha, A.data(), ta ? M : K, B.data(), tb ? K : N, beta,
                C.data(), N);
 }
 
-void gemm_strided(Transpose trans_a, Transpose trans_b, std::size_t M, std::size_t N,
-                  std::size_t K, float alpha, const float* A, std::size_t lda, const float* B,
-                  std::size_t ldb, float beta, float* C, std::size_t ldc) {
+void gemm_strided(Transpose trans_a, Transpose trans_b, std::size_t M, std::size_t N, std::size_t K,
+                  float alpha, const float* A, std::size_t lda, const float* B, std::size_t ldb,
+                  float beta, float* C, std::size_t ldc) {
   if (M == 0 || N == 0) return;
   const bool ta = trans_a == Transpose::kYes;
   const bool tb = trans_b == Transpose::kYes;
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               to_int(M, "gemm M"), to_int(N, "gemm N"), to_int(K, "gemm K"), alpha, A,
-              std::max(1, to_int(lda, "gemm lda")), B, std::max(1, to_int(ldb, "gemm ldb")), beta, C,
-              std::max(1, to_int(ldc, "gemm ldc")));
+              std::max(1, to_int(lda, "gemm lda")), B, std::max(1, to_int(ldb, "gemm ldb")), beta,
+              C, std::max(1, to_int(ldc, "gemm ldc")));
 }
 
 void blas_set_threads(int threads) {

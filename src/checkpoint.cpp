@@ -16,18 +16,22 @@
 namespace dpmnist {
 namespace {
 
-std::string layer_group(std::size_t l) { return "/model/dense_" + std::to_string(l); }
+std::string layer_group(std::size_t l) {
+  return "/model/dense_" + std::to_string(l);
+}
 
 std::uint64_t content_hash(const Checkpoint& c) {
   // FNV-1a over everything a resume depends on, chained buffer by buffer.
   std::vector<float> scalars;
   for (double v : c.epoch_sums) scalars.push_back(static_cast<float>(v));
-  for (std::int64_t v : {c.adam_step, c.epoch, c.step_in_epoch, c.global_step, c.world_size, c.seed}) {
+  for (std::int64_t v :
+       {c.adam_step, c.epoch, c.step_in_epoch, c.global_step, c.world_size, c.seed}) {
     scalars.push_back(static_cast<float>(v));
   }
   std::uint64_t hash = hash_floats(c.params);
-  for (std::span<const float> part : {std::span<const float>(c.adam_m), std::span<const float>(c.adam_v),
-                                      std::span<const float>(scalars)}) {
+  for (std::span<const float> part :
+       {std::span<const float>(c.adam_m), std::span<const float>(c.adam_v),
+        std::span<const float>(scalars)}) {
     hash = hash * 0x100000001b3ULL ^ hash_floats(part);
   }
   for (char ch : c.config_text) hash = (hash ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;

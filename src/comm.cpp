@@ -41,7 +41,9 @@ MpiSession::MpiSession(int* argc, char*** argv) {
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 }
 
-MpiSession::~MpiSession() { MPI_Finalize(); }
+MpiSession::~MpiSession() {
+  MPI_Finalize();
+}
 
 Comm::Comm(MPI_Comm comm) : comm_(comm) {
   check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
@@ -92,8 +94,9 @@ void Comm::reduce_scatter_sum(std::span<const float> values, std::span<float> mi
               mine.size() == static_cast<std::size_t>(counts[static_cast<std::size_t>(rank_)]),
           "reduce_scatter_sum: counts for ", counts.size(), " ranks, ", mine.size(),
           " slots on rank ", rank_);
-  check_mpi(MPI_Reduce_scatter(values.data(), mine.data(), counts.data(), MPI_FLOAT, MPI_SUM, comm_),
-            "MPI_Reduce_scatter(float)");
+  check_mpi(
+      MPI_Reduce_scatter(values.data(), mine.data(), counts.data(), MPI_FLOAT, MPI_SUM, comm_),
+      "MPI_Reduce_scatter(float)");
 }
 
 void Comm::allgather_in_place(std::span<float> values, std::span<const int> counts,
@@ -118,29 +121,31 @@ void Comm::wait(MPI_Request& request) {
 }
 
 void Comm::broadcast(std::span<float> values, int root) const {
-  check_mpi(MPI_Bcast(values.data(), to_int(values.size(), "broadcast count"), MPI_FLOAT, root,
-                      comm_),
-            "MPI_Bcast(float)");
+  check_mpi(
+      MPI_Bcast(values.data(), to_int(values.size(), "broadcast count"), MPI_FLOAT, root, comm_),
+      "MPI_Bcast(float)");
 }
 
 void Comm::broadcast(std::span<std::uint8_t> values, int root) const {
-  check_mpi(MPI_Bcast(values.data(), to_int(values.size(), "broadcast count"), MPI_UINT8_T, root,
-                      comm_),
-            "MPI_Bcast(uint8)");
+  check_mpi(
+      MPI_Bcast(values.data(), to_int(values.size(), "broadcast count"), MPI_UINT8_T, root, comm_),
+      "MPI_Bcast(uint8)");
 }
 
 void Comm::broadcast(std::string& text, int root) const {
   std::uint64_t length = text.size();
   check_mpi(MPI_Bcast(&length, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast(length)");
   text.resize(length);
-  check_mpi(MPI_Bcast(text.data(), to_int(length, "broadcast string length"), MPI_CHAR, root, comm_),
-            "MPI_Bcast(string)");
+  check_mpi(
+      MPI_Bcast(text.data(), to_int(length, "broadcast string length"), MPI_CHAR, root, comm_),
+      "MPI_Bcast(string)");
 }
 
 bool Comm::agree(std::uint64_t value) const {
   // min(v) and min(~v) = ~max(v) in one collective.
   std::uint64_t both[2] = {value, ~value};
-  check_mpi(MPI_Allreduce(MPI_IN_PLACE, both, 2, MPI_UINT64_T, MPI_MIN, comm_), "MPI_Allreduce(min)");
+  check_mpi(MPI_Allreduce(MPI_IN_PLACE, both, 2, MPI_UINT64_T, MPI_MIN, comm_),
+            "MPI_Allreduce(min)");
   return both[0] == ~both[1];
 }
 
@@ -150,7 +155,9 @@ bool Comm::any(bool flag) const {
   return value != 0;
 }
 
-void Comm::barrier() const { check_mpi(MPI_Barrier(comm_), "MPI_Barrier"); }
+void Comm::barrier() const {
+  check_mpi(MPI_Barrier(comm_), "MPI_Barrier");
+}
 
 void Comm::abort(int code) const {
   MPI_Abort(comm_, code);

@@ -2,8 +2,8 @@
 
 #include <boost/program_options.hpp>
 #include <cmath>
-#include <numbers>
 #include <fstream>
+#include <numbers>
 #include <sstream>
 
 #include "dpmnist/error.h"
@@ -15,7 +15,8 @@ namespace {
 
 std::string join_widths(const std::vector<std::size_t>& widths) {
   std::string text;
-  for (std::size_t i = 0; i < widths.size(); ++i) text += (i ? "," : "") + std::to_string(widths[i]);
+  for (std::size_t i = 0; i < widths.size(); ++i)
+    text += (i ? "," : "") + std::to_string(widths[i]);
   return text;
 }
 
@@ -28,8 +29,8 @@ void validate(const TrainConfig& c) {
           c.gradient_sync, "', expected allreduce or sharded");
   require(!c.overlap || c.gradient_sync == "allreduce",
           "train.overlap = true needs train.gradient_sync = allreduce (got sharded)");
-  require(c.overlap_chunks >= 1 && c.overlap_chunks <= 56, "train.overlap_chunks = ",
-          c.overlap_chunks, ", expected 1..56");
+  require(c.overlap_chunks >= 1 && c.overlap_chunks <= 56,
+          "train.overlap_chunks = ", c.overlap_chunks, ", expected 1..56");
   require(c.lr_reference_batch >= 1, "train.lr_reference_batch must be >= 1");
   require(c.adam.learning_rate > 0 && std::isfinite(c.adam.learning_rate),
           "optimizer.learning_rate = ", c.adam.learning_rate, ", expected > 0");
@@ -41,22 +42,23 @@ void validate(const TrainConfig& c) {
   require(c.dropout >= 0 && c.dropout < 1 && c.input_dropout >= 0 && c.input_dropout < 1,
           "model.dropout = ", c.dropout, " and model.input_dropout = ", c.input_dropout,
           ": expected rates in [0,1)");
-  require(c.adam.weight_decay >= 0, "optimizer.weight_decay = ", c.adam.weight_decay, ", expected >= 0");
+  require(c.adam.weight_decay >= 0, "optimizer.weight_decay = ", c.adam.weight_decay,
+          ", expected >= 0");
   require(c.max_norm >= 0, "optimizer.max_norm = ", c.max_norm, ", expected >= 0 (0 = off)");
-  require(c.label_smoothing >= 0 && c.label_smoothing < 1, "train.label_smoothing = ",
-          c.label_smoothing, ", expected in [0,1)");
+  require(c.label_smoothing >= 0 && c.label_smoothing < 1,
+          "train.label_smoothing = ", c.label_smoothing, ", expected in [0,1)");
   require(c.warmup_epochs >= 0, "schedule.warmup_epochs = ", c.warmup_epochs, ", expected >= 0");
   require(c.decay == "none" || c.decay == "cosine" || c.decay == "step", "schedule.decay = '",
           c.decay, "', expected none, cosine or step");
-  require(c.min_lr_fraction >= 0 && c.min_lr_fraction <= 1, "schedule.min_lr_fraction = ",
-          c.min_lr_fraction, ", expected in [0,1]");
+  require(c.min_lr_fraction >= 0 && c.min_lr_fraction <= 1,
+          "schedule.min_lr_fraction = ", c.min_lr_fraction, ", expected in [0,1]");
   require(c.step_epochs > 0 && c.step_gamma > 0, "schedule.step_epochs and step_gamma must be > 0");
   require(c.augment.rotate_degrees >= 0 && c.augment.scale >= 0 && c.augment.scale < 1 &&
               c.augment.shear_degrees >= 0 && c.augment.translate >= 0 &&
               c.augment.elastic_alpha >= 0,
           "augment.*: ranges must be >= 0 (and scale < 1)");
-  require(c.augment.elastic_grid >= 1 && c.augment.elastic_grid <= 16, "augment.elastic_grid = ",
-          c.augment.elastic_grid, ", expected 1..16");
+  require(c.augment.elastic_grid >= 1 && c.augment.elastic_grid <= 16,
+          "augment.elastic_grid = ", c.augment.elastic_grid, ", expected 1..16");
   require(c.checkpoint_every >= 1, "output.checkpoint_every = ", c.checkpoint_every,
           ", expected >= 1");
   require(c.keep_checkpoints >= 1, "output.keep_checkpoints = ", c.keep_checkpoints,
@@ -82,8 +84,8 @@ std::vector<std::size_t> parse_widths(const std::string& text) {
       used = 0;
     }
     while (used < item.size() && std::isspace(static_cast<unsigned char>(item[used]))) ++used;
-    require(used == item.size() && width > 0 && width <= 1 << 16, "model.hidden: '", item,
-            "' in '", text, "' is not a width in [1,65536]; expected e.g. 128 or 512,256");
+    require(used == item.size() && width > 0 && width <= 1 << 16, "model.hidden: '", item, "' in '",
+            text, "' is not a width in [1,65536]; expected e.g. 128 or 512,256");
     widths.push_back(static_cast<std::size_t>(width));
   }
   return widths;
@@ -101,9 +103,11 @@ std::size_t TrainConfig::global_batch(int world_size) const {
 }
 
 float TrainConfig::learning_rate(int world_size) const {
-  const double ratio = static_cast<double>(global_batch(world_size)) /
-                       static_cast<double>(lr_reference_batch);
-  const double factor = lr_scaling == "linear" ? ratio : lr_scaling == "sqrt" ? std::sqrt(ratio) : 1.0;
+  const double ratio =
+      static_cast<double>(global_batch(world_size)) / static_cast<double>(lr_reference_batch);
+  const double factor = lr_scaling == "linear" ? ratio
+                        : lr_scaling == "sqrt" ? std::sqrt(ratio)
+                                               : 1.0;
   return static_cast<float>(adam.learning_rate * factor);
 }
 
@@ -171,59 +175,71 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
   std::string hidden = join_widths(c.hidden);
 
   po::options_description general("dpmnist-train options");
-  general.add_options()
-      ("help,h", "print this help")
-      ("config", po::value(&args.config_path), "INI file with the keys below (configs/seed.ini)")
-      ("data", po::value(&args.data_path)->required(), "HDF5 data file from dpmnist-prepare")
-      ("out", po::value(&args.out_dir)->required(), "run directory for metrics.csv and checkpoint.h5")
-      ("resume", po::value(&args.resume),
-       "checkpoint to continue from, or 'auto': the newest valid one in --out (none: start fresh)");
+  general.add_options()("help,h", "print this help")(
+      "config", po::value(&args.config_path), "INI file with the keys below (configs/seed.ini)")(
+      "data", po::value(&args.data_path)->required(), "HDF5 data file from dpmnist-prepare")(
+      "out", po::value(&args.out_dir)->required(),
+      "run directory for metrics.csv and checkpoint.h5")(
+      "resume", po::value(&args.resume),
+      "checkpoint to continue from, or 'auto': the newest valid one in --out (none: start fresh)");
   po::options_description keys("configuration keys (in the INI file, or as --section.key=value)");
-  keys.add_options()
-      ("model.hidden", po::value(&hidden), "hidden ReLU widths, comma-separated")
-      ("model.dropout", po::value(&c.dropout), "dropout rate of hidden units (training only)")
-      ("model.input_dropout", po::value(&c.input_dropout), "dropout rate of input pixels")
-      ("train.epochs", po::value(&c.epochs), "epochs to train (in total, counting resumed ones)")
-      ("train.batch_size", po::value(&c.batch_size), "samples per rank per step")
-      ("train.global_batch_size", po::value(&c.global_batch_size),
-       "samples per step over all ranks; 0 = batch_size * ranks")
-      ("train.lr_scaling", po::value(&c.lr_scaling), "none | linear | sqrt in global batch / lr_reference_batch")
-      ("train.lr_reference_batch", po::value(&c.lr_reference_batch), "global batch at which learning_rate applies unscaled")
-      ("train.gradient_sync", po::value(&c.gradient_sync),
-       "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on a slice, allgather)")
-      ("train.overlap", po::value(&c.overlap),
-       "true: start summing each gradient range during backward (allreduce only)")
-      ("train.overlap_chunks", po::value(&c.overlap_chunks), "row blocks of the first layer's kernel when overlapping")
-      ("train.seed", po::value(&c.seed), "seed of initialisation and shuffling")
-      ("optimizer.learning_rate", po::value(&c.adam.learning_rate), "Adam learning rate")
-      ("optimizer.beta1", po::value(&c.adam.beta1), "Adam beta1")
-      ("optimizer.beta2", po::value(&c.adam.beta2), "Adam beta2")
-      ("optimizer.epsilon", po::value(&c.adam.epsilon), "Adam epsilon")
-      ("optimizer.weight_decay", po::value(&c.adam.weight_decay), "decoupled weight decay (AdamW)")
-      ("optimizer.max_norm", po::value(&c.max_norm), "cap on each hidden unit's incoming weight norm; 0 = off")
-      ("train.label_smoothing", po::value(&c.label_smoothing), "label smoothing of the training targets")
-      ("train.validation_size", po::value(&c.validation_size),
-       "digits held out of the end of /train for validation and best.h5; 0 = none")
-      ("schedule.warmup_epochs", po::value(&c.warmup_epochs), "linear warmup of the learning rate")
-      ("schedule.decay", po::value(&c.decay), "none | cosine | step after warmup")
-      ("schedule.min_lr_fraction", po::value(&c.min_lr_fraction), "cosine floor as a fraction of the rate")
-      ("schedule.step_epochs", po::value(&c.step_epochs), "step decay: epochs between drops")
-      ("schedule.step_gamma", po::value(&c.step_gamma), "step decay: factor per drop")
-      ("augment.rotate_degrees", po::value(&c.augment.rotate_degrees), "random rotation range")
-      ("augment.scale", po::value(&c.augment.scale), "random scale range (1 +- s)")
-      ("augment.shear_degrees", po::value(&c.augment.shear_degrees), "random shear range")
-      ("augment.translate", po::value(&c.augment.translate), "random shift range in pixels")
-      ("augment.elastic_alpha", po::value(&c.augment.elastic_alpha), "elastic displacement in pixels; 0 = off")
-      ("augment.elastic_grid", po::value(&c.augment.elastic_grid), "elastic field grid cells per side")
-      ("output.checkpoint_every", po::value(&c.checkpoint_every), "write checkpoint.h5 every N epochs")
-      ("output.keep_checkpoints", po::value(&c.keep_checkpoints), "numbered checkpoints kept in the run directory")
-      ("output.progress_seconds", po::value(&c.progress_seconds), "seconds between progress lines within an epoch; 0 = none")
-      ("eval.batch", po::value(&c.eval_batch), "samples per forward pass during evaluation")
-      ("runtime.blas_threads", po::value(&c.blas_threads), "OpenBLAS threads per rank");
+  keys.add_options()("model.hidden", po::value(&hidden), "hidden ReLU widths, comma-separated")(
+      "model.dropout", po::value(&c.dropout), "dropout rate of hidden units (training only)")(
+      "model.input_dropout", po::value(&c.input_dropout), "dropout rate of input pixels")(
+      "train.epochs", po::value(&c.epochs), "epochs to train (in total, counting resumed ones)")(
+      "train.batch_size", po::value(&c.batch_size), "samples per rank per step")(
+      "train.global_batch_size", po::value(&c.global_batch_size),
+      "samples per step over all ranks; 0 = batch_size * ranks")(
+      "train.lr_scaling", po::value(&c.lr_scaling),
+      "none | linear | sqrt in global batch / lr_reference_batch")(
+      "train.lr_reference_batch", po::value(&c.lr_reference_batch),
+      "global batch at which learning_rate applies unscaled")(
+      "train.gradient_sync", po::value(&c.gradient_sync),
+      "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on a "
+      "slice, allgather)")(
+      "train.overlap", po::value(&c.overlap),
+      "true: start summing each gradient range during backward (allreduce only)")(
+      "train.overlap_chunks", po::value(&c.overlap_chunks),
+      "row blocks of the first layer's kernel when overlapping")(
+      "train.seed", po::value(&c.seed), "seed of initialisation and shuffling")(
+      "optimizer.learning_rate", po::value(&c.adam.learning_rate), "Adam learning rate")(
+      "optimizer.beta1", po::value(&c.adam.beta1), "Adam beta1")(
+      "optimizer.beta2", po::value(&c.adam.beta2), "Adam beta2")(
+      "optimizer.epsilon", po::value(&c.adam.epsilon), "Adam epsilon")(
+      "optimizer.weight_decay", po::value(&c.adam.weight_decay), "decoupled weight decay (AdamW)")(
+      "optimizer.max_norm", po::value(&c.max_norm),
+      "cap on each hidden unit's incoming weight norm; 0 = off")(
+      "train.label_smoothing", po::value(&c.label_smoothing),
+      "label smoothing of the training targets")(
+      "train.validation_size", po::value(&c.validation_size),
+      "digits held out of the end of /train for validation and best.h5; 0 = none")(
+      "schedule.warmup_epochs", po::value(&c.warmup_epochs), "linear warmup of the learning rate")(
+      "schedule.decay", po::value(&c.decay), "none | cosine | step after warmup")(
+      "schedule.min_lr_fraction", po::value(&c.min_lr_fraction),
+      "cosine floor as a fraction of the rate")("schedule.step_epochs", po::value(&c.step_epochs),
+                                                "step decay: epochs between drops")(
+      "schedule.step_gamma", po::value(&c.step_gamma), "step decay: factor per drop")(
+      "augment.rotate_degrees", po::value(&c.augment.rotate_degrees), "random rotation range")(
+      "augment.scale", po::value(&c.augment.scale), "random scale range (1 +- s)")(
+      "augment.shear_degrees", po::value(&c.augment.shear_degrees), "random shear range")(
+      "augment.translate", po::value(&c.augment.translate), "random shift range in pixels")(
+      "augment.elastic_alpha", po::value(&c.augment.elastic_alpha),
+      "elastic displacement in pixels; 0 = off")("augment.elastic_grid",
+                                                 po::value(&c.augment.elastic_grid),
+                                                 "elastic field grid cells per side")(
+      "output.checkpoint_every", po::value(&c.checkpoint_every),
+      "write checkpoint.h5 every N epochs")("output.keep_checkpoints",
+                                            po::value(&c.keep_checkpoints),
+                                            "numbered checkpoints kept in the run directory")(
+      "output.progress_seconds", po::value(&c.progress_seconds),
+      "seconds between progress lines within an epoch; 0 = none")(
+      "eval.batch", po::value(&c.eval_batch), "samples per forward pass during evaluation")(
+      "runtime.blas_threads", po::value(&c.blas_threads), "OpenBLAS threads per rank");
   po::options_description all;
   all.add(general).add(keys);
   std::ostringstream usage;
-  usage << "usage: mpirun -np N dpmnist-train --config configs/seed.ini --data data/mnist.h5 --out runs/NAME\n"
+  usage << "usage: mpirun -np N dpmnist-train --config configs/seed.ini --data data/mnist.h5 --out "
+           "runs/NAME\n"
         << all;
   args.usage = usage.str();
 

@@ -38,7 +38,8 @@ void dense_bias_grad(std::span<const float> dy, std::span<float> db, std::size_t
                      std::size_t out) {
   // B batch, O out.
   const std::size_t B = batch, O = out;
-  require(dy.size() >= B * O && db.size() == O, "dense_bias_grad: sizes do not fit B=", B, " O=", O);
+  require(dy.size() >= B * O && db.size() == O, "dense_bias_grad: sizes do not fit B=", B,
+          " O=", O);
   for (std::size_t r = 0; r < B; ++r) {
     const float* row = dy.data() + r * O;
     for (std::size_t o = 0; o < O; ++o) db[o] += row[o];
@@ -46,8 +47,8 @@ void dense_bias_grad(std::span<const float> dy, std::span<float> db, std::size_t
 }
 
 void dense_weight_grad_rows(std::span<const float> dy, std::span<const float> x,
-                            std::span<float> dW, std::size_t batch, std::size_t in,
-                            std::size_t out, std::size_t row_begin, std::size_t row_end) {
+                            std::span<float> dW, std::size_t batch, std::size_t in, std::size_t out,
+                            std::size_t row_begin, std::size_t row_end) {
   // B batch, I in, O out; rows [r0, r1) of dW.
   const std::size_t B = batch, I = in, O = out, r0 = row_begin, r1 = row_end;
   require(dy.size() >= B * O && x.size() >= B * I && dW.size() == I * O && r0 <= r1 && r1 <= I,

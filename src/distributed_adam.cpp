@@ -74,7 +74,8 @@ bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_c
 }
 
 void DistributedAdam::start_sum(std::span<float> range) {
-  require(sync_ == GradientSync::kAllreduce, "overlapped sums need train.gradient_sync = allreduce");
+  require(sync_ == GradientSync::kAllreduce,
+          "overlapped sums need train.gradient_sync = allreduce");
   pending_.push_back(comm_.iallreduce_sum(range));
 }
 
@@ -98,8 +99,9 @@ void DistributedAdam::full_moments(std::vector<float>& m, std::vector<float>& v)
 
 void DistributedAdam::restore(std::span<const float> m, std::span<const float> v,
                               std::int64_t step) {
-  require(m.size() == param_count_ && v.size() == param_count_, "DistributedAdam::restore: ",
-          m.size(), " and ", v.size(), " moments for ", param_count_, " parameters");
+  require(m.size() == param_count_ && v.size() == param_count_,
+          "DistributedAdam::restore: ", m.size(), " and ", v.size(), " moments for ", param_count_,
+          " parameters");
   adam_.restore(m.subspan(slice_.begin, slice_.size()), v.subspan(slice_.begin, slice_.size()),
                 step);
 }

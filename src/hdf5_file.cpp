@@ -11,28 +11,48 @@ namespace {
 template <class T>
 hid_t native_type();
 template <>
-hid_t native_type<std::uint8_t>() { return H5T_NATIVE_UINT8; }
+hid_t native_type<std::uint8_t>() {
+  return H5T_NATIVE_UINT8;
+}
 template <>
-hid_t native_type<std::int32_t>() { return H5T_NATIVE_INT32; }
+hid_t native_type<std::int32_t>() {
+  return H5T_NATIVE_INT32;
+}
 template <>
-hid_t native_type<std::int64_t>() { return H5T_NATIVE_INT64; }
+hid_t native_type<std::int64_t>() {
+  return H5T_NATIVE_INT64;
+}
 template <>
-hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
+hid_t native_type<float>() {
+  return H5T_NATIVE_FLOAT;
+}
 template <>
-hid_t native_type<double>() { return H5T_NATIVE_DOUBLE; }
+hid_t native_type<double>() {
+  return H5T_NATIVE_DOUBLE;
+}
 
 template <class T>
 const char* type_name();
 template <>
-const char* type_name<std::uint8_t>() { return "uint8"; }
+const char* type_name<std::uint8_t>() {
+  return "uint8";
+}
 template <>
-const char* type_name<std::int32_t>() { return "int32"; }
+const char* type_name<std::int32_t>() {
+  return "int32";
+}
 template <>
-const char* type_name<std::int64_t>() { return "int64"; }
+const char* type_name<std::int64_t>() {
+  return "int64";
+}
 template <>
-const char* type_name<float>() { return "float32"; }
+const char* type_name<float>() {
+  return "float32";
+}
 template <>
-const char* type_name<double>() { return "float64"; }
+const char* type_name<double>() {
+  return "float64";
+}
 
 // Closes an HDF5 handle of any kind at scope exit.
 class Handle {
@@ -60,7 +80,9 @@ std::string shape_text(const Shape& shape) {
   return text + "]";
 }
 
-void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+void silence_hdf5() {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
 
 Handle open_dataset(hid_t file, const std::string& path, const std::string& name) {
   Handle dataset(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
@@ -122,8 +144,8 @@ T read_scalar_attr(hid_t file, const std::string& path, const std::string& objec
                    const std::string& name) {
   Handle attr = open_attr(file, path, object, name);
   T value{};
-  require(H5Aread(attr.get(), native_type<T>(), &value) >= 0, "file ", path, ": attribute ",
-          object, "@", name, " is not a ", type_name<T>(), " scalar");
+  require(H5Aread(attr.get(), native_type<T>(), &value) >= 0, "file ", path, ": attribute ", object,
+          "@", name, " is not a ", type_name<T>(), " scalar");
   return value;
 }
 
@@ -205,8 +227,8 @@ Shape H5File::shape(const std::string& dataset) const {
 
 template <class T>
 void H5File::write(const std::string& dataset, std::span<const T> values, const Shape& shape) {
-  require(element_count(shape) == values.size(), "file ", path_, ": dataset ", dataset,
-          " shape ", shape_text(shape), " does not match ", values.size(), " values");
+  require(element_count(shape) == values.size(), "file ", path_, ": dataset ", dataset, " shape ",
+          shape_text(shape), " does not match ", values.size(), " values");
   std::vector<hsize_t> dims(shape.begin(), shape.end());
   Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
   Handle links(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
@@ -218,8 +240,9 @@ void H5File::write(const std::string& dataset, std::span<const T> values, const 
                            creation.get(), H5P_DEFAULT),
                 H5Dclose);
   require(handle.ok(), "file ", path_, ": cannot create dataset ", dataset);
-  require(H5Dwrite(handle.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0,
-          "file ", path_, ": cannot write dataset ", dataset);
+  require(
+      H5Dwrite(handle.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0,
+      "file ", path_, ": cannot write dataset ", dataset);
 }
 
 template <class T>
@@ -232,8 +255,9 @@ std::vector<T> H5File::read(const std::string& dataset, const Shape& expected) c
   std::vector<T> values(element_count(shape));
   Handle transfer(H5Pcreate(H5P_DATASET_XFER), H5Pclose);
   if (parallel_) H5Pset_dxpl_mpio(transfer.get(), H5FD_MPIO_COLLECTIVE);
-  require(H5Dread(handle.get(), native_type<T>(), H5S_ALL, H5S_ALL, transfer.get(), values.data()) >= 0,
-          "file ", path_, ": cannot read dataset ", dataset);
+  require(
+      H5Dread(handle.get(), native_type<T>(), H5S_ALL, H5S_ALL, transfer.get(), values.data()) >= 0,
+      "file ", path_, ": cannot read dataset ", dataset);
   return values;
 }
 
@@ -278,9 +302,9 @@ void H5File::write_attr(const std::string& object, const std::string& name,
   H5Tset_size(type.get(), value.empty() ? 1 : value.size());
   H5Tset_cset(type.get(), H5T_CSET_UTF8);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
-  Handle attr(H5Acreate2(owner.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT,
-                         H5P_DEFAULT),
-              H5Aclose);
+  Handle attr(
+      H5Acreate2(owner.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+      H5Aclose);
   const std::string padded = value.empty() ? std::string(1, '\0') : value;
   require(attr.ok() && H5Awrite(attr.get(), type.get(), padded.data()) >= 0, "file ", path_,
           ": cannot write attribute ", object, "@", name);
@@ -302,8 +326,8 @@ bool H5File::has_attr(const std::string& object, const std::string& name) const 
 std::string H5File::read_attr_string(const std::string& object, const std::string& name) const {
   Handle attr = open_attr(id_, path_, object, name);
   Handle type(H5Aget_type(attr.get()), H5Tclose);
-  require(H5Tget_class(type.get()) == H5T_STRING, "file ", path_, ": attribute ", object, "@",
-          name, " is not a string");
+  require(H5Tget_class(type.get()) == H5T_STRING, "file ", path_, ": attribute ", object, "@", name,
+          " is not a string");
   if (H5Tis_variable_str(type.get()) > 0) {
     char* text = nullptr;
     Handle memory(H5Tcopy(H5T_C_S1), H5Tclose);
@@ -338,9 +362,9 @@ void H5File::close() {
   require(status >= 0, "file ", path_, ": close failed (disk full?)");
 }
 
-#define DPMNIST_H5_INSTANTIATE(T)                                                            \
-  template void H5File::write<T>(const std::string&, std::span<const T>, const Shape&);      \
-  template std::vector<T> H5File::read<T>(const std::string&, const Shape&) const;           \
+#define DPMNIST_H5_INSTANTIATE(T)                                                                \
+  template void H5File::write<T>(const std::string&, std::span<const T>, const Shape&);          \
+  template std::vector<T> H5File::read<T>(const std::string&, const Shape&) const;               \
   template void H5File::read_rows<T>(const std::string&, std::size_t, std::size_t, std::span<T>) \
       const;
 DPMNIST_H5_INSTANTIATE(std::uint8_t)

@@ -18,28 +18,36 @@ struct Column {
   void (*set)(EpochMetrics&, double);
 };
 
-#define DPMNIST_COLUMN(field)                                                      \
-  Column {                                                                         \
-    #field, [](const EpochMetrics& m) { return static_cast<double>(m.field); },    \
+#define DPMNIST_COLUMN(field)                                                    \
+  Column {                                                                       \
+#field, [](const EpochMetrics& m) { return static_cast<double>(m.field); },    \
         [](EpochMetrics& m, double v) { m.field = static_cast<decltype(m.field)>(v); } \
   }
 
 const std::vector<Column>& columns() {
   static const std::vector<Column> all = [] {
-    std::vector<Column> c = {
-        DPMNIST_COLUMN(epoch),           DPMNIST_COLUMN(train_loss),
-        DPMNIST_COLUMN(train_acc),       DPMNIST_COLUMN(test_loss),
-        DPMNIST_COLUMN(test_acc),        DPMNIST_COLUMN(epoch_seconds),
-        DPMNIST_COLUMN(data_seconds),    DPMNIST_COLUMN(compute_seconds),
-        DPMNIST_COLUMN(comm_seconds),    DPMNIST_COLUMN(eval_seconds),
-        DPMNIST_COLUMN(samples_per_second), DPMNIST_COLUMN(learning_rate),
-        DPMNIST_COLUMN(world_size),      DPMNIST_COLUMN(val_loss),
-        DPMNIST_COLUMN(val_acc),         DPMNIST_COLUMN(global_batch),
-        DPMNIST_COLUMN(steps_per_epoch)};
+    std::vector<Column> c = {DPMNIST_COLUMN(epoch),
+                             DPMNIST_COLUMN(train_loss),
+                             DPMNIST_COLUMN(train_acc),
+                             DPMNIST_COLUMN(test_loss),
+                             DPMNIST_COLUMN(test_acc),
+                             DPMNIST_COLUMN(epoch_seconds),
+                             DPMNIST_COLUMN(data_seconds),
+                             DPMNIST_COLUMN(compute_seconds),
+                             DPMNIST_COLUMN(comm_seconds),
+                             DPMNIST_COLUMN(eval_seconds),
+                             DPMNIST_COLUMN(samples_per_second),
+                             DPMNIST_COLUMN(learning_rate),
+                             DPMNIST_COLUMN(world_size),
+                             DPMNIST_COLUMN(val_loss),
+                             DPMNIST_COLUMN(val_acc),
+                             DPMNIST_COLUMN(global_batch),
+                             DPMNIST_COLUMN(steps_per_epoch)};
     // Then each phase's min, median and max, read through phase_value().
     static constexpr const char* kSuffix[3] = {"_min", "_median", "_max"};
     for (std::size_t p = 0; p < kNumPhases; ++p) {
-      for (std::size_t k = 0; k < 3; ++k) c.push_back({std::string(kPhaseNames[p]) + kSuffix[k], nullptr, nullptr});
+      for (std::size_t k = 0; k < 3; ++k)
+        c.push_back({std::string(kPhaseNames[p]) + kSuffix[k], nullptr, nullptr});
     }
     return c;
   }();

@@ -43,13 +43,16 @@ std::span<float> Network::slice(std::vector<float>& buffer, std::size_t l, bool 
 void Network::init_glorot(std::uint64_t seed) {
   Rng rng(seed);
   for (std::size_t l = 0; l < num_layers(); ++l) {
-    const auto limit = static_cast<float>(std::sqrt(6.0 / static_cast<double>(widths_[l] + widths_[l + 1])));
+    const auto limit =
+        static_cast<float>(std::sqrt(6.0 / static_cast<double>(widths_[l] + widths_[l + 1])));
     for (float& w : kernel(l)) w = rng.uniform(-limit, limit);
     std::ranges::fill(bias(l), 0.0f);
   }
 }
 
-void Network::zero_grads() { std::memset(grads_.data(), 0, grads_.size() * sizeof(float)); }
+void Network::zero_grads() {
+  std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
+}
 
 void Network::set_dropout(float hidden_rate, float input_rate) {
   require(hidden_rate >= 0 && hidden_rate < 1 && input_rate >= 0 && input_rate < 1,
@@ -57,7 +60,8 @@ void Network::set_dropout(float hidden_rate, float input_rate) {
   dropout_ = hidden_rate;
   input_dropout_ = input_rate;
   masks_.clear();
-  for (std::size_t l = 0; l + 1 < num_layers(); ++l) masks_.emplace_back(max_batch_ * widths_[l + 1]);
+  for (std::size_t l = 0; l + 1 < num_layers(); ++l)
+    masks_.emplace_back(max_batch_ * widths_[l + 1]);
   dropped_input_.assign(input_rate > 0 ? max_batch_ * input_size() : 0, 0.0f);
 }
 
@@ -144,11 +148,11 @@ void Network::backward(std::span<const float> x, std::span<const float> dlogits,
   backward(x, dlogits, batch, 1, {});
 }
 
-void Network::backward(std::span<const float> x, std::span<const float> dlogits,
-                       std::size_t batch, std::size_t chunks,
+void Network::backward(std::span<const float> x, std::span<const float> dlogits, std::size_t batch,
+                       std::size_t chunks,
                        const std::function<void(std::size_t, std::size_t)>& ready) {
-  require(batch <= max_batch_ && dlogits.size() >= batch * output_size(),
-          "backward: dlogits has ", dlogits.size(), " values for batch ", batch);
+  require(batch <= max_batch_ && dlogits.size() >= batch * output_size(), "backward: dlogits has ",
+          dlogits.size(), " values for batch ", batch);
   require(chunks >= 1, "backward: chunks must be >= 1");
   std::span<const float> delta = dlogits;
   for (std::size_t l = num_layers(); l-- > 1;) {

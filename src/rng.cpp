@@ -12,7 +12,9 @@ std::uint64_t splitmix64(std::uint64_t& x) {
 
 __extension__ using Uint128 = unsigned __int128;
 
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+std::uint64_t rotl(std::uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
 
 }  // namespace
 
@@ -42,7 +44,9 @@ std::uint64_t Rng::next() {
   return result;
 }
 
-float Rng::uniform() { return static_cast<float>(next() >> 40) * 0x1.0p-24f; }
+float Rng::uniform() {
+  return static_cast<float>(next() >> 40) * 0x1.0p-24f;
+}
 
 std::uint64_t Rng::below(std::uint64_t n) {
   // Lemire's rejection: no modulo bias.

@@ -12,8 +12,9 @@ LossSum softmax_cross_entropy(std::span<const float> logits, std::span<const std
                               std::span<float> dlogits, float label_smoothing) {
   // B batch, C classes.
   const std::size_t B = batch, C = classes;
-  require(logits.size() >= B * C && labels.size() >= B && (dlogits.empty() || dlogits.size() >= B * C),
-          "softmax_cross_entropy: sizes do not fit B=", B, " C=", C);
+  require(
+      logits.size() >= B * C && labels.size() >= B && (dlogits.empty() || dlogits.size() >= B * C),
+      "softmax_cross_entropy: sizes do not fit B=", B, " C=", C);
   require(label_smoothing >= 0 && label_smoothing < 1, "label smoothing ", label_smoothing,
           " outside [0,1)");
   const double off_target = label_smoothing / static_cast<double>(C);
@@ -22,7 +23,8 @@ LossSum softmax_cross_entropy(std::span<const float> logits, std::span<const std
   for (std::size_t r = 0; r < B; ++r) {
     const float* z = logits.data() + r * C;
     const std::size_t label = labels[r];
-    require(label < C, "softmax_cross_entropy: label ", label, " at row ", r, " outside [0,", C, ")");
+    require(label < C, "softmax_cross_entropy: label ", label, " at row ", r, " outside [0,", C,
+            ")");
     // Subtract the max so exp never overflows; log-sum-exp in double for the loss.
     const std::size_t arg_max = static_cast<std::size_t>(std::max_element(z, z + C) - z);
     const float z_max = z[arg_max];

@@ -9,7 +9,9 @@ namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
 
-extern "C" void on_stop_signal(int signal_number) { g_stop_signal = signal_number; }
+extern "C" void on_stop_signal(int signal_number) {
+  g_stop_signal = signal_number;
+}
 
 }  // namespace
 
@@ -23,8 +25,12 @@ void install_stop_handlers() {
           "cannot install the SIGUSR1/SIGTERM handlers");
 }
 
-int stop_signal_received() { return g_stop_signal; }
+int stop_signal_received() {
+  return g_stop_signal;
+}
 
-void reset_stop_signal() { g_stop_signal = 0; }
+void reset_stop_signal() {
+  g_stop_signal = 0;
+}
 
 }  // namespace dpmnist

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
-#include <limits>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <numeric>
 
 #include "dpmnist/batch.h"
@@ -41,8 +41,8 @@ struct Shards {
 };
 
 Shards load_shards(const Comm& comm, const std::string& path, std::size_t validation_size) {
-  require(std::filesystem::exists(path), "data file ",
-          path, " does not exist; make it with data/fetch_mnist.sh && build/bin/dpmnist-prepare",
+  require(std::filesystem::exists(path), "data file ", path,
+          " does not exist; make it with data/fetch_mnist.sh && build/bin/dpmnist-prepare",
           " --raw data/raw --out ", path);
   H5File file = H5File::open_read_parallel(path, comm.raw());
   Shards s;
@@ -55,7 +55,8 @@ Shards load_shards(const Comm& comm, const std::string& path, std::size_t valida
   s.train_count = s.info.train_count - validation_size;
   s.train = read_digits(file, "train", shard_range(s.train_count, comm.rank(), comm.size()));
   const Range held_out = shard_range(validation_size, comm.rank(), comm.size());
-  s.validation = read_digits(file, "train", {s.train_count + held_out.begin, s.train_count + held_out.end});
+  s.validation =
+      read_digits(file, "train", {s.train_count + held_out.begin, s.train_count + held_out.end});
   s.test = read_digits(file, "test", shard_range(s.info.test_count, comm.rank(), comm.size()));
   return s;
 }
@@ -123,10 +124,11 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
   std::span<float> reduced = net.grads_and_control();
   reduced.back() = options.stop_requested ? 1.0f : 0.0f;
   if (options.overlap_chunks > 0) {
-    net.backward(x, dlogits, batch, options.overlap_chunks, [&](std::size_t begin, std::size_t end) {
-      optimizer.start_sum(reduced.subspan(begin, end - begin));
-      optimizer.progress();
-    });
+    net.backward(x, dlogits, batch, options.overlap_chunks,
+                 [&](std::size_t begin, std::size_t end) {
+                   optimizer.start_sum(reduced.subspan(begin, end - begin));
+                   optimizer.progress();
+                 });
   } else {
     net.backward(x, dlogits, batch);
   }
@@ -186,7 +188,8 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
           << start.step_in_epoch << " of the next, global step " << start.global_step << ")\n";
       if (start.world_size != comm.size()) {
         log << "note: it was written by " << start.world_size << " ranks and resumes on "
-            << comm.size() << "; training continues but will not match an uninterrupted run bitwise\n";
+            << comm.size()
+            << "; training continues but will not match an uninterrupted run bitwise\n";
       }
     }
   } else {
@@ -207,12 +210,12 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     for (std::size_t w : config.widths()) model += (model.empty() ? "" : "-") + std::to_string(w);
     log << "dpmnist-train: " << comm.size() << " rank(s), data " << args.data_path << " ("
         << data.train_count << " train / " << config.validation_size << " validation / "
-        << data.info.test_count << " test, split "
-        << data.info.split << "), loaded in " << format_seconds(seconds_since(load_start)) << "\n"
+        << data.info.test_count << " test, split " << data.info.split << "), loaded in "
+        << format_seconds(seconds_since(load_start)) << "\n"
         << "  model " << model << " (" << net.params().size() << " parameters), Adam lr "
-        << config.learning_rate(comm.size()) << " (" << config.lr_scaling << " scaling), global batch " << global_batch
-        << " (" << local_batch << " on rank 0), " << steps << " steps/epoch, epochs "
-        << start.epoch + 1 << ".." << config.epochs << "\n"
+        << config.learning_rate(comm.size()) << " (" << config.lr_scaling
+        << " scaling), global batch " << global_batch << " (" << local_batch << " on rank 0), "
+        << steps << " steps/epoch, epochs " << start.epoch + 1 << ".." << config.epochs << "\n"
         << std::flush;
   }
 
@@ -271,7 +274,8 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     shuffle(std::span(order), rng);
 
     const bool resumed_epoch = static_cast<std::int64_t>(epoch) == start.epoch;
-    const std::size_t first_step = resumed_epoch ? static_cast<std::size_t>(start.step_in_epoch) : 0;
+    const std::size_t first_step =
+        resumed_epoch ? static_cast<std::size_t>(start.step_in_epoch) : 0;
     // loss sum, correct, samples; rank 0 carries the part of a resumed epoch
     // that ran before the stop.
     std::array<double, 3> sums{};
@@ -282,8 +286,8 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     std::size_t stopped_after = 0;
     for (std::size_t step = first_step; step < steps; ++step) {
       const auto data_start = Clock::now();
-      const std::size_t B = batch_at_step(data.train_count, global_batch, comm.rank(),
-                                          comm.size(), step);
+      const std::size_t B =
+          batch_at_step(data.train_count, global_batch, comm.rank(), comm.size(), step);
       const auto rows = std::span(order).subspan(std::min(step * local_batch, shard_size), B);
       // Per-step seeds from (seed, global step, rank): a resumed run draws the
       // same augmentations and dropout masks.
@@ -296,16 +300,19 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
       } else {
         gather_batch(data.train, rows, x, labels);
       }
-      if (global_step == nan_step && leader && B > 0) x[0] = std::numeric_limits<float>::quiet_NaN();
+      if (global_step == nan_step && leader && B > 0)
+        x[0] = std::numeric_limits<float>::quiet_NaN();
       seconds.data += seconds_since(data_start);
       const std::size_t global_B =
           global_batch_at_step(data.train_count, global_batch, comm.size(), step);
       current_lr = config.learning_rate_at(
-          comm.size(), static_cast<double>(epoch) + static_cast<double>(step) / static_cast<double>(steps));
+          comm.size(),
+          static_cast<double>(epoch) + static_cast<double>(step) / static_cast<double>(steps));
       adam.set_learning_rate(current_lr);
       step_options.stop_requested = stop_signal_received() != 0;
       step_options.dropout_seed = derive_seed({step_seed, 0xD0});
-      const StepResult r = data_parallel_step(net, adam, x, labels, B, global_B, step_options, seconds);
+      const StepResult r =
+          data_parallel_step(net, adam, x, labels, B, global_B, step_options, seconds);
       sums[0] += r.loss.loss;
       sums[1] += static_cast<double>(r.loss.correct);
       sums[2] += static_cast<double>(B);
@@ -352,16 +359,16 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     std::copy_n(totals.begin(), EvalSums::kSize, test.values.begin());
     std::copy_n(totals.begin() + EvalSums::kSize, EvalSums::kSize, validation.values.begin());
     const double* train_sums = totals.data() + 2 * EvalSums::kSize;
-    const std::array<double, kNumPhases + 1> mine = {seconds.data,      seconds.forward,
-                                                     seconds.backward,  seconds.comm,
-                                                     seconds.optimizer, eval_seconds,
-                                                     train_seconds};
+    const std::array<double, kNumPhases + 1> mine = {
+        seconds.data,      seconds.forward, seconds.backward, seconds.comm,
+        seconds.optimizer, eval_seconds,    train_seconds};
     std::vector<double> every_rank(mine.size() * static_cast<std::size_t>(comm.size()));
     comm.allgather(mine, every_rank);
     // column c of every_rank over ranks
     auto over_ranks = [&](auto value_of_rank) {
       std::vector<double> values;
-      for (int r = 0; r < comm.size(); ++r) values.push_back(value_of_rank(&every_rank[r * mine.size()]));
+      for (int r = 0; r < comm.size(); ++r)
+        values.push_back(value_of_rank(&every_rank[r * mine.size()]));
       return spread_of(values);
     };
     require(comm.agree(hash_floats(net.params())), "rank ", comm.rank(), " on ", comm.host(),
@@ -391,8 +398,8 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     m.compute_seconds = over_ranks([](const double* t) { return t[1] + t[2] + t[4]; }).max;
     m.comm_seconds = m.phases[3].max;
     m.eval_seconds = m.phases[5].max;
-    m.samples_per_second = static_cast<double>(steps - first_step) /
-                           static_cast<double>(steps) * train_count / m.epoch_seconds;
+    m.samples_per_second = static_cast<double>(steps - first_step) / static_cast<double>(steps) *
+                           train_count / m.epoch_seconds;
     m.learning_rate = current_lr;
     m.world_size = comm.size();
     require(std::isfinite(m.train_loss) && std::isfinite(m.test_loss), "epoch ", epoch + 1,
@@ -440,8 +447,8 @@ void print_phase_summary(const std::vector<EpochMetrics>& history, std::size_t f
   std::snprintf(line, sizeof(line),
                 "seconds per epoch by phase over %lld rank(s), mean of epochs %zu..%zu:\n"
                 "  %-10s %9s %9s %9s\n",
-                static_cast<long long>(history.back().world_size), first_epoch + 1,
-                history.size(), "phase", "min", "median", "max");
+                static_cast<long long>(history.back().world_size), first_epoch + 1, history.size(),
+                "phase", "min", "median", "max");
   log << line;
   for (std::size_t p = 0; p < kNumPhases; ++p) {
     Spread mean;

@@ -14,7 +14,7 @@ struct AdamSettings {
   float learning_rate = 1e-3f;
   float beta1 = 0.9f;
   float beta2 = 0.999f;
-  float epsilon = 1e-7f;  // Keras's default
+  float epsilon = 1e-7f;   // Keras's default
   float weight_decay = 0;  // decoupled (AdamW): p -= lr * weight_decay * p each step
 };
 

@@ -13,14 +13,15 @@
 namespace dpmnist {
 
 struct AugmentSettings {
-  float rotate_degrees = 0;   // angle uniform in [-r, r]
-  float scale = 0;            // factor uniform in [1 - s, 1 + s]
-  float shear_degrees = 0;    // x-shear angle uniform in [-h, h]
-  float translate = 0;        // pixels, each axis uniform in [-t, t]
-  float elastic_alpha = 0;    // pixels: largest displacement of the elastic field
+  float rotate_degrees = 0;      // angle uniform in [-r, r]
+  float scale = 0;               // factor uniform in [1 - s, 1 + s]
+  float shear_degrees = 0;       // x-shear angle uniform in [-h, h]
+  float translate = 0;           // pixels, each axis uniform in [-t, t]
+  float elastic_alpha = 0;       // pixels: largest displacement of the elastic field
   std::size_t elastic_grid = 4;  // the field's coarse grid has (grid+1)^2 random vectors
   bool enabled() const {
-    return rotate_degrees > 0 || scale > 0 || shear_degrees > 0 || translate > 0 || elastic_alpha > 0;
+    return rotate_degrees > 0 || scale > 0 || shear_degrees > 0 || translate > 0 ||
+           elastic_alpha > 0;
   }
 };
 

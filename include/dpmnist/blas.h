@@ -18,9 +18,9 @@ void gemm(Transpose trans_a, Transpose trans_b, std::size_t M, std::size_t N, st
 
 // The same on sub-matrices: lda, ldb, ldc are the row strides of the stored
 // A, B and C (e.g. a block of columns of a wider matrix).
-void gemm_strided(Transpose trans_a, Transpose trans_b, std::size_t M, std::size_t N,
-                  std::size_t K, float alpha, const float* A, std::size_t lda, const float* B,
-                  std::size_t ldb, float beta, float* C, std::size_t ldc);
+void gemm_strided(Transpose trans_a, Transpose trans_b, std::size_t M, std::size_t N, std::size_t K,
+                  float alpha, const float* A, std::size_t lda, const float* B, std::size_t ldb,
+                  float beta, float* C, std::size_t ldc);
 
 // Sets OpenBLAS's thread count for this process (one per rank by default).
 void blas_set_threads(int threads);

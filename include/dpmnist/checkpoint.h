@@ -18,12 +18,12 @@ namespace dpmnist {
 inline constexpr std::int64_t kCheckpointFormatVersion = 1;
 
 struct Checkpoint {
-  std::vector<std::size_t> widths;  // {input, hidden..., classes}
-  std::vector<float> params;        // flat: per layer kernel [in,out] then bias [out]
+  std::vector<std::size_t> widths;    // {input, hidden..., classes}
+  std::vector<float> params;          // flat: per layer kernel [in,out] then bias [out]
   std::vector<float> adam_m, adam_v;  // same layout as params
   std::int64_t adam_step = 0;
-  std::int64_t epoch = 0;          // epochs completed
-  std::int64_t step_in_epoch = 0;  // steps of epoch + 1 already taken (a stop mid-epoch)
+  std::int64_t epoch = 0;              // epochs completed
+  std::int64_t step_in_epoch = 0;      // steps of epoch + 1 already taken (a stop mid-epoch)
   std::array<double, 3> epoch_sums{};  // loss sum, correct, samples of those steps, all ranks
   std::int64_t global_step = 0;
   std::int64_t world_size = 0;

@@ -26,7 +26,7 @@ void dense_bias_grad(std::span<const float> dy, std::span<float> db, std::size_t
                      std::size_t out);
 // dy [B,O] in; x [B,I] in; rows [row_begin, row_end) of dW [I,O] += x[:, rows]^T dy.
 void dense_weight_grad_rows(std::span<const float> dy, std::span<const float> x,
-                            std::span<float> dW, std::size_t batch, std::size_t in,
-                            std::size_t out, std::size_t row_begin, std::size_t row_end);
+                            std::span<float> dW, std::size_t batch, std::size_t in, std::size_t out,
+                            std::size_t row_begin, std::size_t row_end);
 
 }  // namespace dpmnist

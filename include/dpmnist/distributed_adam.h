@@ -52,10 +52,10 @@ class DistributedAdam {
   const Comm& comm_;
   GradientSync sync_;
   std::size_t param_count_;
-  Range slice_;                    // this rank's parameters when sharded, else all
+  Range slice_;                       // this rank's parameters when sharded, else all
   std::vector<int> counts_, displs_;  // every rank's slice, for the collectives
-  Adam adam_;                      // over slice_
-  std::vector<float> reduced_;     // [slice size] this rank's summed gradients
+  Adam adam_;                         // over slice_
+  std::vector<float> reduced_;        // [slice size] this rank's summed gradients
   std::vector<MPI_Request> pending_;  // sums started by start_sum, not yet waited for
 };
 

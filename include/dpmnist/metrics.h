@@ -32,7 +32,7 @@ struct EpochMetrics {
   double comm_seconds = 0;     // gradient allreduce, including waiting for stragglers (max)
   double eval_seconds = 0;     // test-set evaluation
   double samples_per_second = 0;
-  double learning_rate = 0;    // at the epoch's last step
+  double learning_rate = 0;  // at the epoch's last step
   std::int64_t world_size = 0;
   double val_loss = 0, val_acc = 0;  // on train.validation_size held-out digits (NaN: none)
   std::int64_t global_batch = 0, steps_per_epoch = 0;

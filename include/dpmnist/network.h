@@ -26,7 +26,9 @@ class Network {
   std::span<float> params() { return params_; }
   std::span<const float> params() const { return params_; }
   std::span<float> grads() { return std::span<float>(grads_).first(params_.size()); }
-  std::span<const float> grads() const { return std::span<const float>(grads_).first(params_.size()); }
+  std::span<const float> grads() const {
+    return std::span<const float>(grads_).first(params_.size());
+  }
   // grads() plus one spare float after them, the trainer's control word: it
   // travels in the same allreduce, so ranks can agree on stopping for free.
   std::span<float> grads_and_control() { return grads_; }
@@ -82,11 +84,11 @@ class Network {
   std::vector<std::vector<float>> outputs_;  // [L][max_batch * widths_[l+1]], post-activation
   std::vector<float> dlogits_;               // [max_batch * classes]
   float dropout_ = 0, input_dropout_ = 0;
-  bool masked_ = false;                      // the last forward applied dropout masks
-  std::vector<std::vector<float>> masks_;    // [hidden l][max_batch * widths_[l+1]]: 0 or 1/(1-rate)
-  std::vector<float> dropped_input_;         // [max_batch * input]: x after input dropout
-  std::vector<float> column_norms_;          // [widest layer] scratch for apply_max_norm
-  std::vector<float> delta_a_, delta_b_;     // [max_batch * max hidden width] each
+  bool masked_ = false;                    // the last forward applied dropout masks
+  std::vector<std::vector<float>> masks_;  // [hidden l][max_batch * widths_[l+1]]: 0 or 1/(1-rate)
+  std::vector<float> dropped_input_;       // [max_batch * input]: x after input dropout
+  std::vector<float> column_norms_;        // [widest layer] scratch for apply_max_norm
+  std::vector<float> delta_a_, delta_b_;   // [max_batch * max hidden width] each
 };
 
 // 64-bit FNV-1a of the bytes of values: cheap bitwise-agreement check across ranks.

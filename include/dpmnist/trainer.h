@@ -30,11 +30,12 @@ struct StepResult {
 
 // What a step does besides the plain forward/backward/sum/Adam.
 struct StepOptions {
-  bool stop_requested = false;     // this rank's vote, carried as the control word
-  std::size_t overlap_chunks = 0;  // > 0: sums start during backward (first layer in this many blocks)
+  bool stop_requested = false;  // this rank's vote, carried as the control word
+  std::size_t overlap_chunks =
+      0;  // > 0: sums start during backward (first layer in this many blocks)
   std::uint64_t dropout_seed = 0;  // masks of this step (used when the network has dropout)
   float label_smoothing = 0;
-  float max_norm = 0;              // > 0: cap hidden units' incoming weight norms after the step
+  float max_norm = 0;  // > 0: cap hidden units' incoming weight norms after the step
 };
 
 // One synchronised step. x [B,784] and labels [B] are this rank's batch (B may
@@ -51,7 +52,7 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
 struct TrainResult {
   std::vector<EpochMetrics> history;  // every epoch, resumed ones included
   std::vector<float> params;          // final weights (identical on every rank)
-  bool stopped = false;  // a stop signal ended the run early, after a checkpoint
+  bool stopped = false;               // a stop signal ended the run early, after a checkpoint
 };
 
 // The end-of-run table: each phase's seconds per epoch (min/median/max over

@@ -44,19 +44,20 @@ void print_text(const std::string& checkpoint_path, const Checkpoint& checkpoint
 
 void print_json(const std::string& checkpoint_path, const Checkpoint& checkpoint,
                 const std::string& split, const EvalSums& sums) {
-  std::printf("{\"checkpoint\": \"%s\", \"epoch\": %lld, \"world_size\": %lld, "
-              "\"weights_fnv1a\": \"%016llx\", \"split\": \"%s\", \"count\": %.0f, "
-              "\"accuracy\": %.6f, \"loss\": %.6f, \"per_class\": [",
-              checkpoint_path.c_str(), static_cast<long long>(checkpoint.epoch),
-              static_cast<long long>(checkpoint.world_size),
-              static_cast<unsigned long long>(hash_floats(checkpoint.params)), split.c_str(),
-              sums.count(), sums.accuracy(), sums.mean_loss());
+  std::printf(
+      "{\"checkpoint\": \"%s\", \"epoch\": %lld, \"world_size\": %lld, "
+      "\"weights_fnv1a\": \"%016llx\", \"split\": \"%s\", \"count\": %.0f, "
+      "\"accuracy\": %.6f, \"loss\": %.6f, \"per_class\": [",
+      checkpoint_path.c_str(), static_cast<long long>(checkpoint.epoch),
+      static_cast<long long>(checkpoint.world_size),
+      static_cast<unsigned long long>(hash_floats(checkpoint.params)), split.c_str(), sums.count(),
+      sums.accuracy(), sums.mean_loss());
   const std::vector<ClassScore> scores = class_scores(sums);
   for (std::size_t c = 0; c < scores.size(); ++c) {
-    std::printf("%s{\"class\": %zu, \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, "
-                "\"support\": %zu}",
-                c ? ", " : "", c, scores[c].precision, scores[c].recall, scores[c].f1,
-                scores[c].support);
+    std::printf(
+        "%s{\"class\": %zu, \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, "
+        "\"support\": %zu}",
+        c ? ", " : "", c, scores[c].precision, scores[c].recall, scores[c].f1, scores[c].support);
   }
   std::printf("], \"confusion\": [");
   for (std::size_t t = 0; t < kNumClasses; ++t) {

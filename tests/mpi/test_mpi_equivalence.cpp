@@ -44,7 +44,8 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
       const Range shard = shard_range(count, r, world_size);
       const std::size_t local = shard_range(global_batch, r, world_size).size();
       const std::size_t b = batch_at_step(count, global_batch, r, world_size, step);
-      for (std::size_t i = 0; i < b; ++i) rows.push_back(static_cast<std::uint32_t>(shard.begin + step * local + i));
+      for (std::size_t i = 0; i < b; ++i)
+        rows.push_back(static_cast<std::uint32_t>(shard.begin + step * local + i));
     }
     gather_batch(digits, rows, x, labels);
     StepOptions options;
@@ -59,7 +60,8 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
 }
 
 void expect_equivalent(std::size_t count, std::size_t global_batch,
-                       GradientSync sync = GradientSync::kAllreduce, std::size_t overlap_chunks = 0) {
+                       GradientSync sync = GradientSync::kAllreduce,
+                       std::size_t overlap_chunks = 0) {
   const Comm world;
   const Comm self(MPI_COMM_SELF);
   const Digits digits = test::synthetic_digits(count, 5);
@@ -70,7 +72,8 @@ void expect_equivalent(std::size_t count, std::size_t global_batch,
 
   double max_difference = 0, max_weight = 0;
   for (std::size_t i = 0; i < single.params.size(); ++i) {
-    max_difference = std::max(max_difference, double{std::abs(distributed.params[i] - single.params[i])});
+    max_difference =
+        std::max(max_difference, double{std::abs(distributed.params[i] - single.params[i])});
     max_weight = std::max(max_weight, double{std::abs(single.params[i])});
   }
   // Measured: 0 at N = 1 (same arithmetic), ~1e-7 at N = 2 and 3 after these
@@ -79,8 +82,8 @@ void expect_equivalent(std::size_t count, std::size_t global_batch,
   if (world.rank() == 0) {
     std::printf("N=%d %s%s count=%zu global batch %zu: max |w_N - w_1| = %.3g (largest |w| %.3g)\n",
                 world.size(), sync == GradientSync::kSharded ? "sharded" : "allreduce",
-                overlap_chunks ? " overlapped" : "", count,
-                global_batch, max_difference, max_weight);
+                overlap_chunks ? " overlapped" : "", count, global_batch, max_difference,
+                max_weight);
   }
   EXPECT_LE(max_difference, tolerance);
   if (world.size() == 1) {
@@ -116,6 +119,7 @@ TEST(DataParallel, OverlappedChunkedAllreduceMatchesOneRankToo) {
 
 TEST(DataParallel, EveryRankReachesTheSameNumberOfCollectives) {
   const Comm world;
-  const std::size_t steps = steps_per_epoch(56000, 32 * static_cast<std::size_t>(world.size()), world.size());
+  const std::size_t steps =
+      steps_per_epoch(56000, 32 * static_cast<std::size_t>(world.size()), world.size());
   EXPECT_TRUE(world.agree(steps));
 }

@@ -190,7 +190,8 @@ TEST(Train, RegularisedRunWithValidationResumesBitwiseAndKeepsTheBestModel) {
     for (const EpochMetrics& m : whole.history) {
       if (m.val_acc > best_val) best_val = m.val_acc, best_epoch = m.epoch;
     }
-    EXPECT_EQ(best.epoch, best_epoch) << "best.h5 is the epoch with the highest validation accuracy";
+    EXPECT_EQ(best.epoch, best_epoch)
+        << "best.h5 is the epoch with the highest validation accuracy";
   }
 }
 

@@ -36,7 +36,8 @@ Digits synthetic_digits(std::size_t count, std::uint64_t seed) {
       const std::size_t pixel = label < 5 ? where * kImageSide + k : k * kImageSide + where;
       image[pixel] = static_cast<std::uint8_t>(160 + rng.below(96));
     }
-    for (int n = 0; n < 40; ++n) image[rng.below(kImagePixels)] = static_cast<std::uint8_t>(rng.below(128));
+    for (int n = 0; n < 40; ++n)
+      image[rng.below(kImagePixels)] = static_cast<std::uint8_t>(rng.below(128));
   }
   return digits;
 }
@@ -46,7 +47,8 @@ void write_synthetic_dataset(const std::string& path, std::size_t train_count,
   SplitRows train, test;
   train.digits = synthetic_digits(train_count, seed);
   test.digits = synthetic_digits(test_count, seed + 1);
-  for (std::size_t i = 0; i < train_count; ++i) train.source_index.push_back(static_cast<std::int32_t>(i));
+  for (std::size_t i = 0; i < train_count; ++i)
+    train.source_index.push_back(static_cast<std::int32_t>(i));
   for (std::size_t i = 0; i < test_count; ++i) {
     test.source_index.push_back(static_cast<std::int32_t>(train_count + i));
   }

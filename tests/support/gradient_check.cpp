@@ -17,7 +17,8 @@ GradientCheck check_gradient(std::span<float> values, std::span<const float> ana
     const double down = loss();
     values[i] = saved;
     // The perturbation actually applied in float, not the nominal h.
-    const double step = double{static_cast<float>(saved + h)} - double{static_cast<float>(saved - h)};
+    const double step =
+        double{static_cast<float>(saved + h)} - double{static_cast<float>(saved - h)};
     const double numeric = (up - down) / step;
     const double a = analytic[i];
     const double error = std::abs(a - numeric) / std::max(std::abs(a) + std::abs(numeric), floor);

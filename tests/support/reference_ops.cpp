@@ -46,7 +46,8 @@ double softmax_cross_entropy(std::span<const float> logits, std::span<const std:
 std::vector<float> network_forward(const std::vector<std::size_t>& widths,
                                    std::span<const float> params, std::span<const float> x,
                                    std::size_t batch) {
-  std::vector<float> activation(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(batch * widths[0]));
+  std::vector<float> activation(x.begin(),
+                                x.begin() + static_cast<std::ptrdiff_t>(batch * widths[0]));
   std::size_t offset = 0;
   for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
     const std::size_t in = widths[l], out = widths[l + 1];
@@ -68,7 +69,8 @@ namespace dpmnist::reference {
 double network_loss(const std::vector<std::size_t>& widths, std::span<const float> params,
                     std::span<const float> x, std::span<const std::uint8_t> labels,
                     std::size_t batch) {
-  std::vector<double> activation(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(batch * widths[0]));
+  std::vector<double> activation(x.begin(),
+                                 x.begin() + static_cast<std::ptrdiff_t>(batch * widths[0]));
   std::size_t offset = 0;
   for (std::size_t l = 0; l + 1 < widths.size(); ++l) {
     const std::size_t in = widths[l], out = widths[l + 1];
@@ -76,7 +78,8 @@ double network_loss(const std::vector<std::size_t>& widths, std::span<const floa
     for (std::size_t r = 0; r < batch; ++r) {
       for (std::size_t o = 0; o < out; ++o) {
         double sum = params[offset + in * out + o];
-        for (std::size_t i = 0; i < in; ++i) sum += activation[r * in + i] * params[offset + i * out + o];
+        for (std::size_t i = 0; i < in; ++i)
+          sum += activation[r * in + i] * params[offset + i * out + o];
         y[r * out + o] = (l + 2 < widths.size()) ? std::max(sum, 0.0) : sum;
       }
     }
@@ -86,7 +89,8 @@ double network_loss(const std::vector<std::size_t>& widths, std::span<const floa
   const std::size_t C = widths.back();
   double total = 0;
   for (std::size_t r = 0; r < batch; ++r) {
-    const double z_max = *std::max_element(activation.begin() + r * C, activation.begin() + (r + 1) * C);
+    const double z_max =
+        *std::max_element(activation.begin() + r * C, activation.begin() + (r + 1) * C);
     double denom = 0;
     for (std::size_t c = 0; c < C; ++c) denom += std::exp(activation[r * C + c] - z_max);
     total += std::log(denom) - (activation[r * C + labels[r]] - z_max);

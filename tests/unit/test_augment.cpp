@@ -42,7 +42,8 @@ TEST(Augment, TranslationMovesTheCentreOfMassByTheShift) {
   // A blob well inside the frame, so no ink leaves the image.
   std::vector<std::uint8_t> pixels(784, 0);
   for (std::size_t r = 10; r < 17; ++r) {
-    for (std::size_t c = 11; c < 16; ++c) pixels[r * 28 + c] = static_cast<std::uint8_t>(40 * (r - 9));
+    for (std::size_t c = 11; c < 16; ++c)
+      pixels[r * 28 + c] = static_cast<std::uint8_t>(40 * (r - 9));
   }
   std::vector<float> plain(784), moved(784);
   pixels_to_input(pixels, plain);
@@ -50,7 +51,7 @@ TEST(Augment, TranslationMovesTheCentreOfMassByTheShift) {
   s.translate = 3;
   Rng rng(2);
   augment_digit(pixels, moved, s, rng);
-  Rng replay(2);  // the same draws: the shift actually applied
+  Rng replay(2);                // the same draws: the shift actually applied
   replay.uniform(-0.0f, 0.0f);  // angle
   replay.uniform(-0.0f, 0.0f);  // scale
   replay.uniform(-0.0f, 0.0f);  // shear

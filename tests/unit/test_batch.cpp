@@ -16,7 +16,8 @@ TEST(Batch, InputIsPixelOver255CorrectlyRounded) {
   for (int p = 0; p < 256; ++p) {
     // The double quotient rounded once to float: the correctly rounded p/255.
     EXPECT_EQ(x[static_cast<std::size_t>(p)], static_cast<float>(p / 255.0)) << "pixel " << p;
-    differs_from_multiply += x[static_cast<std::size_t>(p)] != static_cast<float>(p) * (1.0f / 255.0f);
+    differs_from_multiply +=
+        x[static_cast<std::size_t>(p)] != static_cast<float>(p) * (1.0f / 255.0f);
   }
   EXPECT_EQ(x[0], 0.0f);
   EXPECT_EQ(x[255], 1.0f);
@@ -27,7 +28,8 @@ TEST(Batch, GatherTakesTheIndexedRowsInOrder) {
   Digits digits;
   digits.images.resize(3 * kImagePixels);
   digits.labels = {7, 8, 9};
-  for (std::size_t r = 0; r < 3; ++r) digits.images[r * kImagePixels + 5] = static_cast<std::uint8_t>(10 * (r + 1));
+  for (std::size_t r = 0; r < 3; ++r)
+    digits.images[r * kImagePixels + 5] = static_cast<std::uint8_t>(10 * (r + 1));
   const std::vector<std::uint32_t> rows = {2, 0};
   std::vector<float> x(2 * kImagePixels, -1.0f);
   std::vector<std::uint8_t> labels(2);

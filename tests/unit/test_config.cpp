@@ -36,8 +36,8 @@ std::string error_of(const std::vector<std::string>& words) {
 }  // namespace
 
 TEST(Config, SeedIniGivesTheSeedNotebookModel) {
-  const TrainArgs args = parse({"--config", DPMNIST_SOURCE_DIR "/configs/seed.ini", "--data", "d.h5",
-                                "--out", "runs/x"});
+  const TrainArgs args = parse(
+      {"--config", DPMNIST_SOURCE_DIR "/configs/seed.ini", "--data", "d.h5", "--out", "runs/x"});
   EXPECT_EQ(args.config.widths(), (std::vector<std::size_t>{784, 128, 10}));
   EXPECT_EQ(args.config.epochs, 5u);
   EXPECT_EQ(args.config.batch_size, 32u);
@@ -58,14 +58,16 @@ TEST(Config, UnknownKeysAndBadValuesAreErrorsThatSayWhatWasExpected) {
             std::string::npos);
   EXPECT_NE(error_of({"--data", "d", "--out", "o", "--train.epochs=many"}).find("train.epochs"),
             std::string::npos);
-  EXPECT_NE(error_of({"--data", "d", "--out", "o", "--train.lr_scaling=cubic"}).find("none, linear or sqrt"),
+  EXPECT_NE(error_of({"--data", "d", "--out", "o", "--train.lr_scaling=cubic"})
+                .find("none, linear or sqrt"),
             std::string::npos);
   EXPECT_NE(error_of({"--data", "d", "--out", "o", "--model.hidden=128,x"}).find("model.hidden"),
             std::string::npos);
   EXPECT_NE(error_of({"--data", "d", "--out", "o", "--train.epochs=0"}).find(">= 1"),
             std::string::npos);
   EXPECT_NE(error_of({"--out", "o"}).find("data"), std::string::npos);
-  EXPECT_NE(error_of({"--config", "/nonexistent.ini", "--data", "d", "--out", "o"}).find("/nonexistent.ini"),
+  EXPECT_NE(error_of({"--config", "/nonexistent.ini", "--data", "d", "--out", "o"})
+                .find("/nonexistent.ini"),
             std::string::npos);
 }
 
@@ -88,8 +90,9 @@ TEST(Config, TextFormIsCanonicalAndDiffersWhenAValueDiffers) {
 }
 
 TEST(Config, ScheduleWarmsUpLinearlyThenDecays) {
-  TrainArgs args = parse({"--data", "d", "--out", "o", "--train.epochs=10", "--schedule.warmup_epochs=2",
-                          "--schedule.decay=cosine", "--schedule.min_lr_fraction=0.1"});
+  TrainArgs args =
+      parse({"--data", "d", "--out", "o", "--train.epochs=10", "--schedule.warmup_epochs=2",
+             "--schedule.decay=cosine", "--schedule.min_lr_fraction=0.1"});
   const TrainConfig& c = args.config;
   EXPECT_FLOAT_EQ(c.learning_rate_at(1, 0.0), 0.0f);
   EXPECT_FLOAT_EQ(c.learning_rate_at(1, 1.0), 0.5e-3f);

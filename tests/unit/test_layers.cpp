@@ -79,7 +79,8 @@ TEST(Dense, BackwardMatchesCentralDifferences) {
 
 TEST(Dense, BackwardAccumulatesParameterGradientsAndOverwritesInputGradient) {
   const std::size_t B = 4, I = 5, O = 3;
-  const auto x = random_vector(B * I, 11), W = random_vector(I * O, 12), dy = random_vector(B * O, 13);
+  const auto x = random_vector(B * I, 11), W = random_vector(I * O, 12),
+             dy = random_vector(B * O, 13);
   std::vector<float> dW1(I * O, 0.0f), db1(O, 0.0f), dx1(B * I, 0.0f);
   dense_backward(dy, x, W, dW1, db1, dx1, B, I, O);
   std::vector<float> dW2(I * O, 0.0f), db2(O, 0.0f), dx2(B * I, 99.0f);
@@ -144,7 +145,8 @@ TEST(SoftmaxCrossEntropy, LabelSmoothingMatchesHandComputedValueAndCentralDiffer
   // Two classes, equal logits, e = 0.2: target (0.9, 0.1), p = (0.5, 0.5):
   // loss = -(0.9 ln 0.5 + 0.1 ln 0.5) = ln 2; gradient p - target = (-0.4, 0.4).
   std::vector<float> equal = {0.0f, 0.0f}, grad(2);
-  const LossSum hand = softmax_cross_entropy(equal, std::vector<std::uint8_t>{0}, 1, 2, 1.0f, grad, 0.2f);
+  const LossSum hand =
+      softmax_cross_entropy(equal, std::vector<std::uint8_t>{0}, 1, 2, 1.0f, grad, 0.2f);
   EXPECT_NEAR(hand.loss, std::log(2.0), 1e-9);
   EXPECT_NEAR(grad[0], -0.4f, 1e-7);
   EXPECT_NEAR(grad[1], 0.4f, 1e-7);

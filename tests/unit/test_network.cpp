@@ -37,7 +37,8 @@ TEST(Network, ParameterSlicesTileTheFlatBufferInKerasOrder) {
   EXPECT_EQ(net.bias(0).data(), net.params().data() + 784 * 128);
   EXPECT_EQ(net.kernel(1).data(), net.bias(0).data() + 128);
   EXPECT_EQ(net.bias(1).data() + 10, net.params().data() + net.params().size());
-  EXPECT_EQ(net.kernel_grad(1).data() - net.grads().data(), net.kernel(1).data() - net.params().data());
+  EXPECT_EQ(net.kernel_grad(1).data() - net.grads().data(),
+            net.kernel(1).data() - net.params().data());
 }
 
 TEST(Network, GlorotInitIsSeededBoundedAndZeroBias) {
@@ -61,7 +62,8 @@ TEST(Network, ForwardMatchesNaiveReference) {
   net.init_glorot(9);
   for (float& v : net.bias(0)) v = 0.1f;  // non-zero biases exercise the bias path
   const std::span<const float> logits = net.forward(p.x, p.batch);
-  const std::vector<float> expected = reference::network_forward(p.widths, net.params(), p.x, p.batch);
+  const std::vector<float> expected =
+      reference::network_forward(p.widths, net.params(), p.x, p.batch);
   ASSERT_EQ(logits.size(), expected.size());
   for (std::size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(logits[i], expected[i], 1e-5);
 }
@@ -77,7 +79,9 @@ TEST(Network, BackwardMatchesCentralDifferencesOfTheMeanLoss) {
   softmax_cross_entropy(logits, p.labels, p.batch, 3, 1.0f / static_cast<float>(p.batch), dlogits);
   net.backward(p.x, dlogits, p.batch);
   const std::vector<float> analytic(net.grads().begin(), net.grads().end());
-  auto loss = [&] { return reference::network_loss(p.widths, net.params(), p.x, p.labels, p.batch); };
+  auto loss = [&] {
+    return reference::network_loss(p.widths, net.params(), p.x, p.labels, p.batch);
+  };
   const auto check = test::check_gradient(net.params(), analytic, loss);
   EXPECT_LT(check.max_relative_error, 1e-3)
       << "worst parameter " << check.worst_index << ": analytic " << check.analytic_at_worst
@@ -146,9 +150,9 @@ TEST(Network, DropoutBackwardMatchesCentralDifferencesWithFixedMasks) {
   const std::vector<float> analytic(net.grads().begin(), net.grads().end());
   // Float forward: use a larger step and tolerance than the double-loss checks.
   const auto check = test::check_gradient(net.params(), analytic, train_loss, 1e-2, 1, 1e-3);
-  EXPECT_LT(check.max_relative_error, 2e-2) << "worst " << check.worst_index << ": analytic "
-                                            << check.analytic_at_worst << " numeric "
-                                            << check.numeric_at_worst;
+  EXPECT_LT(check.max_relative_error, 2e-2)
+      << "worst " << check.worst_index << ": analytic " << check.analytic_at_worst << " numeric "
+      << check.numeric_at_worst;
   // Inference ignores dropout; training with the same seed repeats itself.
   const std::vector<float> a(net.forward_train(p.x, p.batch, seed).begin(),
                              net.forward_train(p.x, p.batch, seed).end());
@@ -167,7 +171,8 @@ TEST(Network, MaxNormCapsEveryHiddenUnitsIncomingWeights) {
   net.apply_max_norm(1.5f);
   for (std::size_t o = 0; o < 5; ++o) {
     double norm = 0;
-    for (std::size_t i = 0; i < 6; ++i) norm += double{net.kernel(0)[i * 5 + o]} * net.kernel(0)[i * 5 + o];
+    for (std::size_t i = 0; i < 6; ++i)
+      norm += double{net.kernel(0)[i * 5 + o]} * net.kernel(0)[i * 5 + o];
     EXPECT_NEAR(std::sqrt(norm), 1.5, 1e-5) << "unit " << o;
   }
   EXPECT_EQ(std::vector<float>(net.kernel(1).begin(), net.kernel(1).end()), output_kernel)
