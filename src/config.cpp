@@ -42,6 +42,9 @@ void validate(const TrainConfig& c) {
   require(c.dropout >= 0 && c.dropout < 1 && c.input_dropout >= 0 && c.input_dropout < 1,
           "model.dropout = ", c.dropout, " and model.input_dropout = ", c.input_dropout,
           ": expected rates in [0,1)");
+  require(c.sparse_input_max_density >= 0 && c.sparse_input_max_density <= 1,
+          "model.sparse_input_max_density = ", c.sparse_input_max_density,
+          ", expected in [0,1] (0 = always the dense GEMM)");
   require(c.adam.weight_decay >= 0, "optimizer.weight_decay = ", c.adam.weight_decay,
           ", expected >= 0");
   require(c.max_norm >= 0, "optimizer.max_norm = ", c.max_norm, ", expected >= 0 (0 = off)");
@@ -133,6 +136,7 @@ std::string TrainConfig::to_text() const {
   out << "model.hidden = " << join_widths(hidden) << "\n"
       << "model.dropout = " << dropout << "\n"
       << "model.input_dropout = " << input_dropout << "\n"
+      << "model.sparse_input_max_density = " << sparse_input_max_density << "\n"
       << "train.epochs = " << epochs << "\n"
       << "train.batch_size = " << batch_size << "\n"
       << "train.global_batch_size = " << global_batch_size << "\n"
@@ -186,6 +190,8 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
   keys.add_options()("model.hidden", po::value(&hidden), "hidden ReLU widths, comma-separated")(
       "model.dropout", po::value(&c.dropout), "dropout rate of hidden units (training only)")(
       "model.input_dropout", po::value(&c.input_dropout), "dropout rate of input pixels")(
+      "model.sparse_input_max_density", po::value(&c.sparse_input_max_density),
+      "first layer skips zero pixels in batches with at most this share of nonzeros; 0 = off")(
       "train.epochs", po::value(&c.epochs), "epochs to train (in total, counting resumed ones)")(
       "train.batch_size", po::value(&c.batch_size), "samples per rank per step")(
       "train.global_batch_size", po::value(&c.global_batch_size),

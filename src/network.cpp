@@ -65,6 +65,17 @@ void Network::set_dropout(float hidden_rate, float input_rate) {
   dropped_input_.assign(input_rate > 0 ? max_batch_ * input_size() : 0, 0.0f);
 }
 
+void Network::set_sparse_input(float max_density) {
+  require(max_density >= 0 && max_density <= 1,
+          "sparse input: max density must be in [0,1], got ", max_density);
+  sparse_max_density_ = max_density;
+  if (max_density > 0) {
+    sparse_.reserve(max_batch_, input_size());
+  } else {
+    sparse_ = SparseBatch{};
+  }
+}
+
 void Network::apply_max_norm(float max_norm) {
   require(max_norm > 0, "max-norm must be positive, got ", max_norm);
   for (std::size_t l = 0; l + 1 < num_layers(); ++l) {
@@ -123,11 +134,22 @@ std::span<const float> Network::forward_impl(std::span<const float> x, std::size
     for (float& v : dropped) v = rng.uniform() < input_dropout_ ? 0.0f : v * keep_scale;
     in = dropped;
   }
+  sparse_used_ = false;
+  if (sparse_max_density_ > 0 && batch > 0) {
+    const std::size_t nonzeros = sparse_batch_build_rows(in, batch, input_size(), sparse_);
+    sparse_used_ = static_cast<double>(nonzeros) <=
+                   sparse_max_density_ * static_cast<double>(batch * input_size());
+  }
   for (std::size_t l = 0; l < num_layers(); ++l) {
     std::span<float> out(outputs_[l].data(), batch * widths_[l + 1]);
-    dense_forward(in, kernel(l), bias(l), out, batch, widths_[l], widths_[l + 1]);
-    if (l + 1 < num_layers()) {
-      relu_forward(out);
+    const bool hidden = l + 1 < num_layers();
+    if (l == 0 && sparse_used_) {
+      sparse_dense_forward(sparse_, kernel(0), bias(0), out, widths_[1], hidden);
+    } else {
+      dense_forward(in, kernel(l), bias(l), out, batch, widths_[l], widths_[l + 1]);
+      if (hidden) relu_forward(out);
+    }
+    if (hidden) {
       if (masked_ && dropout_ > 0) {
         Rng rng(derive_seed({*dropout_seed, l}));
         drop(out, std::span<float>(masks_[l].data(), out.size()), dropout_, rng);
@@ -175,9 +197,19 @@ void Network::backward(std::span<const float> x, std::span<const float> dlogits,
   if (masked_ && input_dropout_ > 0) x = std::span<const float>(dropped_input_.data(), batch * in);
   dense_bias_grad(delta, bias_grad(0), batch, out);
   if (ready) ready(offsets_[0] + in * out, grads_.size());
+  // The sparse path reuses the last forward's nonzeros: x must be that batch,
+  // which the dense path assumes too (it reads the stored activations).
+  const bool sparse = sparse_used_;
+  require(!sparse || sparse_.batch == batch, "backward: batch ", batch,
+          " is not the last forward's ", sparse_.batch);
+  if (sparse) sparse_batch_build_columns(sparse_);
   for (std::size_t c = 0; c < chunks; ++c) {
     const std::size_t row_begin = in * c / chunks, row_end = in * (c + 1) / chunks;
-    dense_weight_grad_rows(delta, x, kernel_grad(0), batch, in, out, row_begin, row_end);
+    if (sparse) {
+      sparse_dense_weight_grad_rows(sparse_, delta, kernel_grad(0), out, row_begin, row_end);
+    } else {
+      dense_weight_grad_rows(delta, x, kernel_grad(0), batch, in, out, row_begin, row_end);
+    }
     if (ready) ready(offsets_[0] + row_begin * out, offsets_[0] + row_end * out);
   }
 }

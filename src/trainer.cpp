@@ -164,6 +164,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
 
   Network net(config.widths(), std::max({local_batch, config.eval_batch, std::size_t{1}}));
   net.set_dropout(config.dropout, config.input_dropout);
+  net.set_sparse_input(config.sparse_input_max_density);
   DistributedAdam adam(comm, net.params().size(), config.adam,
                        parse_gradient_sync(config.gradient_sync));
   StepOptions step_options;

@@ -17,6 +17,7 @@ struct TrainConfig {
   std::vector<std::size_t> hidden = {128};  // model.hidden: widths of the ReLU layers
   float dropout = 0;                        // model.dropout: hidden units
   float input_dropout = 0;                  // model.input_dropout: input pixels
+  float sparse_input_max_density = 0.5f;    // model.sparse_input_max_density: 0 = dense GEMM
   std::size_t epochs = 5;                   // train.epochs
   std::size_t batch_size = 32;              // train.batch_size: per rank
   std::size_t global_batch_size = 0;        // train.global_batch_size: 0 = batch_size * ranks

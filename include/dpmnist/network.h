@@ -10,6 +10,8 @@
 #include <span>
 #include <vector>
 
+#include "dpmnist/sparse_input.h"
+
 namespace dpmnist {
 
 class Network {
@@ -47,6 +49,12 @@ class Network {
   // each input pixel) is zeroed with that probability and the survivors are
   // scaled by 1/(1-rate). Off (0, 0) unless set; never used by forward().
   void set_dropout(float hidden_rate, float input_rate);
+  // The first layer skips zero inputs (sparse_input.h) in every batch whose
+  // share of nonzero inputs is at most max_density; 0 (the default) keeps the
+  // dense GEMM always. Allocates once, here.
+  void set_sparse_input(float max_density);
+  // Whether the last forward took the sparse path.
+  bool last_forward_sparse() const { return sparse_used_; }
   // Max-norm constraint: every hidden unit's incoming weight vector (a column
   // of its kernel) is scaled down to L2 norm max_norm if longer.
   void apply_max_norm(float max_norm);
@@ -89,6 +97,9 @@ class Network {
   std::vector<float> dropped_input_;       // [max_batch * input]: x after input dropout
   std::vector<float> column_norms_;        // [widest layer] scratch for apply_max_norm
   std::vector<float> delta_a_, delta_b_;   // [max_batch * max hidden width] each
+  float sparse_max_density_ = 0;
+  bool sparse_used_ = false;  // the last forward's first layer ran on sparse_
+  SparseBatch sparse_;        // the last forward's first-layer input, its nonzeros
 };
 
 // 64-bit FNV-1a of the bytes of values: cheap bitwise-agreement check across ranks.

@@ -1,0 +1,47 @@
+// The first dense layer over an input batch that is mostly zeros (81% of MNIST
+// pixels are 0): the batch is held as its nonzeros by row (CSR, for forward)
+// and by column (CSC, for the weight gradient), and the kernels skip the
+// zeros. Same function as dense_forward / dense_weight_grad_rows, summed in
+// another order; no input gradient (the first layer needs none).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace dpmnist {
+
+struct SparseBatch {
+  std::size_t batch = 0, width = 0;       // B, I
+  std::vector<std::uint32_t> row_start;   // [B+1] row r's nonzeros: [row_start[r], row_start[r+1])
+  std::vector<std::uint32_t> row_column;  // [B*I capacity] column of each nonzero, by row
+  std::vector<float> row_value;           // [B*I capacity]
+  std::vector<std::uint32_t> col_start;   // [I+1] the same by column, built on request
+  std::vector<std::uint32_t> col_row;     // [B*I capacity]
+  std::vector<float> col_value;           // [B*I capacity]
+  std::vector<std::uint32_t> col_cursor;  // [I] scratch of the column build
+
+  // Allocates for up to max_batch rows of width values (never again after).
+  void reserve(std::size_t max_batch, std::size_t width);
+  std::size_t nonzeros() const { return row_start.empty() ? 0 : row_start[batch]; }
+};
+
+// x [B,I] in; sparse out (overwritten): x's nonzeros by row. Returns how many.
+std::size_t sparse_batch_build_rows(std::span<const float> x, std::size_t batch, std::size_t in,
+                                    SparseBatch& sparse);
+// sparse in/out: adds the by-column form of the rows already built.
+void sparse_batch_build_columns(SparseBatch& sparse);
+
+// sparse x [B,I] in (rows); W [I,O] in; b [O] in; y [B,O] out (overwritten):
+// y = x W + b, then max(y, 0) when relu.
+void sparse_dense_forward(const SparseBatch& x, std::span<const float> W, std::span<const float> b,
+                          std::span<float> y, std::size_t out, bool relu);
+
+// sparse x [B,I] in (columns); dy [B,O] in; rows [row_begin, row_end) of
+// dW [I,O] += x[:, rows]^T dy (ACCUMULATED).
+void sparse_dense_weight_grad_rows(const SparseBatch& x, std::span<const float> dy,
+                                   std::span<float> dW, std::size_t out, std::size_t row_begin,
+                                   std::size_t row_end);
+
+}  // namespace dpmnist
