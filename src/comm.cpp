@@ -4,6 +4,8 @@
 
 #include <climits>
 #include <cstdlib>
+#include <exception>
+#include <utility>
 
 #include "dpmnist/error.h"
 
@@ -48,6 +50,80 @@ MpiSession::~MpiSession() {
 Comm::Comm(MPI_Comm comm) : comm_(comm) {
   check_mpi(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank");
   check_mpi(MPI_Comm_size(comm_, &size_), "MPI_Comm_size");
+}
+
+Comm::~Comm() {
+  if (owned_ && std::uncaught_exceptions() == 0) MPI_Comm_free(&comm_);
+}
+
+Comm::Comm(Comm&& other) noexcept
+    : comm_(std::exchange(other.comm_, MPI_COMM_NULL)),
+      rank_(other.rank_),
+      size_(other.size_),
+      owned_(std::exchange(other.owned_, false)) {}
+
+Comm Comm::split_by_node(int ranks_per_node) const {
+  MPI_Comm node = MPI_COMM_NULL;
+  if (ranks_per_node > 0) {
+    check_mpi(MPI_Comm_split(comm_, rank_ / ranks_per_node, rank_, &node), "MPI_Comm_split");
+  } else {
+    check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+              "MPI_Comm_split_type(SHARED)");
+  }
+  Comm result(node);
+  result.owned_ = true;
+  return result;
+}
+
+Comm Comm::split(int color, int key) const {
+  MPI_Comm part = MPI_COMM_NULL;
+  check_mpi(MPI_Comm_split(comm_, color, key, &part), "MPI_Comm_split");
+  Comm result(part);
+  result.owned_ = true;
+  return result;
+}
+
+SharedFloats::SharedFloats(const Comm& node, std::size_t count)
+    : comm_(node.raw()), rank_(node.rank()), count_(count) {
+  float* base = nullptr;
+  MPI_Info info;
+  MPI_Info_create(&info);
+  // Each rank's floats on its own pages (first touch by their owner).
+  MPI_Info_set(info, "alloc_shared_noncontig", "true");
+  const int code = MPI_Win_allocate_shared(
+      static_cast<MPI_Aint>(count * sizeof(float)), static_cast<int>(sizeof(float)), info, comm_,
+      &base, &window_);
+  MPI_Info_free(&info);
+  check_mpi(code, "MPI_Win_allocate_shared");
+  bases_.resize(static_cast<std::size_t>(node.size()));
+  for (int r = 0; r < node.size(); ++r) {
+    MPI_Aint size = 0;
+    int unit = 0;
+    check_mpi(MPI_Win_shared_query(window_, r, &size, &unit, &bases_[static_cast<std::size_t>(r)]),
+              "MPI_Win_shared_query");
+  }
+  // One passive epoch for the window's life; fence() orders the accesses.
+  check_mpi(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_), "MPI_Win_lock_all");
+  std::fill_n(base, count, 0.0f);
+  fence();
+}
+
+SharedFloats::~SharedFloats() {
+  if (window_ == MPI_WIN_NULL || std::uncaught_exceptions() > 0) return;
+  MPI_Win_unlock_all(window_);
+  MPI_Win_free(&window_);
+}
+
+std::span<float> SharedFloats::of(int node_rank) const {
+  require(node_rank >= 0 && static_cast<std::size_t>(node_rank) < bases_.size(),
+          "SharedFloats: node rank ", node_rank, " outside [0,", bases_.size(), ")");
+  return {bases_[static_cast<std::size_t>(node_rank)], count_};
+}
+
+void SharedFloats::fence() const {
+  check_mpi(MPI_Win_sync(window_), "MPI_Win_sync");
+  check_mpi(MPI_Barrier(comm_), "MPI_Barrier");
+  check_mpi(MPI_Win_sync(window_), "MPI_Win_sync");
 }
 
 std::string Comm::host() const {

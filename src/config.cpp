@@ -25,10 +25,11 @@ void validate(const TrainConfig& c) {
   require(c.batch_size >= 1, "train.batch_size = ", c.batch_size, ", expected >= 1");
   require(c.lr_scaling == "none" || c.lr_scaling == "linear" || c.lr_scaling == "sqrt",
           "train.lr_scaling = '", c.lr_scaling, "', expected none, linear or sqrt");
-  require(c.gradient_sync == "allreduce" || c.gradient_sync == "sharded", "train.gradient_sync = '",
-          c.gradient_sync, "', expected allreduce or sharded");
+  require(c.gradient_sync == "allreduce" || c.gradient_sync == "sharded" ||
+              c.gradient_sync == "shm",
+          "train.gradient_sync = '", c.gradient_sync, "', expected allreduce, sharded or shm");
   require(!c.overlap || c.gradient_sync == "allreduce",
-          "train.overlap = true needs train.gradient_sync = allreduce (got sharded)");
+          "train.overlap = true needs train.gradient_sync = allreduce (got ", c.gradient_sync, ")");
   require(c.overlap_chunks >= 1 && c.overlap_chunks <= 56,
           "train.overlap_chunks = ", c.overlap_chunks, ", expected 1..56");
   require(c.lr_reference_batch >= 1, "train.lr_reference_batch must be >= 1");
@@ -202,7 +203,7 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
       "global batch at which learning_rate applies unscaled")(
       "train.gradient_sync", po::value(&c.gradient_sync),
       "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on a "
-      "slice, allgather)")(
+      "slice, allgather) | shm (ZeRO-1 through node shared memory, hierarchical across nodes)")(
       "train.overlap", po::value(&c.overlap),
       "true: start summing each gradient range during backward (allreduce only)")(
       "train.overlap_chunks", po::value(&c.overlap_chunks),

@@ -26,16 +26,16 @@ Network::Network(std::vector<std::size_t> widths, std::size_t max_batch)
   }
   offsets_.push_back(offset);
   params_.assign(offset, 0.0f);
-  grads_.assign(offset + 1, 0.0f);
+  own_grads_.assign(offset + 1, 0.0f);
+  grads_ = own_grads_;
   dlogits_.assign(max_batch_ * output_size(), 0.0f);
   delta_a_.assign(max_batch_ * std::max(widest_hidden, output_size()), 0.0f);
   delta_b_.assign(delta_a_.size(), 0.0f);
 }
 
-std::span<float> Network::slice(std::vector<float>& buffer, std::size_t l, bool bias_part) {
+std::span<float> Network::slice(std::span<float> all, std::size_t l, bool bias_part) {
   require(l < num_layers(), "layer ", l, " outside [0,", num_layers(), ")");
   const std::size_t kernel_size = widths_[l] * widths_[l + 1];
-  std::span<float> all(buffer);
   return bias_part ? all.subspan(offsets_[l] + kernel_size, widths_[l + 1])
                    : all.subspan(offsets_[l], kernel_size);
 }
@@ -48,6 +48,14 @@ void Network::init_glorot(std::uint64_t seed) {
     for (float& w : kernel(l)) w = rng.uniform(-limit, limit);
     std::ranges::fill(bias(l), 0.0f);
   }
+}
+
+void Network::bind_gradients(std::span<float> buffer) {
+  require(buffer.size() == grads_.size(), "bind_gradients: buffer of ", buffer.size(),
+          " floats, the network needs ", grads_.size());
+  std::ranges::copy(grads_, buffer.begin());
+  grads_ = buffer;
+  own_grads_ = {};
 }
 
 void Network::zero_grads() {

@@ -1,5 +1,7 @@
 #include "dpmnist/sparse_input.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -116,26 +118,57 @@ void SparseBatch::reserve(std::size_t max_batch, std::size_t in) {
   col_cursor.assign(in, 0);
 }
 
+namespace {
+
+// Appends the nonzeros of row[begin, end) at n; returns the new count.
+// Branch-free: always write, advance only past a nonzero.
+std::uint32_t compress_row(const float* row, std::size_t begin, std::size_t end, std::uint32_t n,
+                           std::uint32_t* column, float* value) {
+  for (std::size_t i = begin; i < end; ++i) {
+    column[n] = static_cast<std::uint32_t>(i);
+    value[n] = row[i];
+    n += row[i] != 0.0f;
+  }
+  return n;
+}
+
+// The same, 16 values at a time with AVX-512 compress.
+__attribute__((target("avx512f"))) std::uint32_t compress_row_avx512(
+    const float* row, std::size_t I, std::uint32_t n, std::uint32_t* column, float* value) {
+  const __m512i step = _mm512_set1_epi32(16);
+  __m512i index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  std::size_t i = 0;
+  for (; i + 16 <= I; i += 16) {
+    const __m512 v = _mm512_loadu_ps(row + i);
+    const __mmask16 lit = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+    // Compress in registers, then a full store: compress-to-memory is
+    // microcoded on Zen 4. The 16 slots from n are within [0, i + 16).
+    _mm512_storeu_ps(value + n, _mm512_maskz_compress_ps(lit, v));
+    _mm512_storeu_si512(column + n, _mm512_maskz_compress_epi32(lit, index));
+    n += static_cast<std::uint32_t>(__builtin_popcount(lit));
+    index = _mm512_add_epi32(index, step);
+  }
+  return compress_row(row, i, I, n, column, value);
+}
+
+}  // namespace
+
 std::size_t sparse_batch_build_rows(std::span<const float> x, std::size_t batch, std::size_t in,
-                                    SparseBatch& sparse) {
+                                    SparseBatch& sparse, bool portable_only) {
   // B batch, I in.
   const std::size_t B = batch, I = in;
   require(sparse.width == I && sparse.row_start.size() >= B + 1 && x.size() >= B * I,
           "sparse batch: reserved for ", sparse.row_start.size() - 1, " rows of ", sparse.width,
           ", asked for ", B, " rows of ", I);
+  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
+  const bool avx512 = has_avx512 && !portable_only;
   sparse.batch = B;
-  std::uint32_t* column = sparse.row_column.data();
-  float* value = sparse.row_value.data();
   std::uint32_t n = 0;
   sparse.row_start[0] = 0;
   for (std::size_t r = 0; r < B; ++r) {
     const float* row = x.data() + r * I;
-    // Branch-free: always write, advance only past a nonzero.
-    for (std::size_t i = 0; i < I; ++i) {
-      column[n] = static_cast<std::uint32_t>(i);
-      value[n] = row[i];
-      n += row[i] != 0.0f;
-    }
+    n = avx512 ? compress_row_avx512(row, I, n, sparse.row_column.data(), sparse.row_value.data())
+               : compress_row(row, 0, I, n, sparse.row_column.data(), sparse.row_value.data());
     sparse.row_start[r + 1] = n;
   }
   return n;

@@ -67,6 +67,13 @@ std::int64_t fault_setting(const char* name) {
   return value ? std::atoll(value) : -1;
 }
 
+// DPMNIST_RANKS_PER_NODE=k makes gradient_sync = shm treat groups of k ranks
+// as nodes (the multi-node path on one machine); unset or 0: the real nodes.
+int ranks_per_node_override() {
+  const char* value = std::getenv("DPMNIST_RANKS_PER_NODE");
+  return value ? std::max(0, std::atoi(value)) : 0;
+}
+
 // srun without working PMI can start N one-rank jobs that would each train
 // alone; the apps check launcher_problem() before MPI_Init, this catches a
 // world of 1 that slipped through.
@@ -166,7 +173,11 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   net.set_dropout(config.dropout, config.input_dropout);
   net.set_sparse_input(config.sparse_input_max_density);
   DistributedAdam adam(comm, net.params().size(), config.adam,
-                       parse_gradient_sync(config.gradient_sync));
+                       parse_gradient_sync(config.gradient_sync),
+                       ranks_per_node_override());
+  if (std::span<float> shared = adam.gradient_buffer(); !shared.empty()) {
+    net.bind_gradients(shared);
+  }
   StepOptions step_options;
   step_options.overlap_chunks = config.overlap ? config.overlap_chunks : 0;
   step_options.label_smoothing = config.label_smoothing;
@@ -217,7 +228,19 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
         << config.learning_rate(comm.size()) << " (" << config.lr_scaling
         << " scaling), global batch " << global_batch << " (" << local_batch << " on rank 0), "
         << steps << " steps/epoch, epochs " << start.epoch + 1 << ".." << config.epochs << "\n"
-        << std::flush;
+        << "  gradients: " << gradient_sync_name(adam.sync()) << ", first layer "
+        << (config.sparse_input_max_density > 0 ? "sparse-input kernels (dense sgemm above " +
+                                                       std::to_string(static_cast<int>(
+                                                           config.sparse_input_max_density * 100)) +
+                                                       "% nonzero)"
+                                                 : std::string("dense sgemm"))
+        << "\n";
+    if (parse_gradient_sync(config.gradient_sync) != adam.sync()) {
+      log << "note: train.gradient_sync = " << config.gradient_sync
+          << " needs the same number of ranks on every node; they differ, so "
+          << gradient_sync_name(adam.sync()) << " runs instead\n";
+    }
+    log << std::flush;
   }
 
   const std::size_t shard_size = data.train.size();

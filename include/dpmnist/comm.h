@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace dpmnist {
 
@@ -29,6 +30,13 @@ class MpiSession {
 class Comm {
  public:
   explicit Comm(MPI_Comm comm = MPI_COMM_WORLD);
+  // A communicator made by split() or split_by_node() is freed with its Comm
+  // (but not while an exception unwinds: freeing is collective, and the other
+  // ranks may be elsewhere; MPI_Abort follows then anyway).
+  ~Comm();
+  Comm(Comm&& other) noexcept;
+  Comm(const Comm&) = delete;
+  Comm& operator=(const Comm&) = delete;
 
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -65,6 +73,13 @@ class Comm {
   bool any(bool flag) const;
 
   void barrier() const;
+
+  // The ranks of this rank's node (sharing memory), or, with ranks_per_node >
+  // 0, consecutive groups of that many ranks (to run multi-node code paths on
+  // one machine). Ordered as in this communicator.
+  Comm split_by_node(int ranks_per_node = 0) const;
+  // The ranks that pass the same color, ordered by key.
+  Comm split(int color, int key) const;
   // Ends every rank of the job; not collective (any one rank may call it).
   [[noreturn]] void abort(int code) const;
 
@@ -72,6 +87,32 @@ class Comm {
   MPI_Comm comm_;
   int rank_ = 0;
   int size_ = 1;
+  bool owned_ = false;
+};
+
+// Floats shared by the ranks of one node through an MPI-3 shared-memory
+// window: every rank owns `count` of them and reads or writes any peer's as
+// plain memory, with fence() between one rank's writes and another's reads.
+// Not for ranks on different nodes (build it on Comm::split_by_node()).
+class SharedFloats {
+ public:
+  SharedFloats(const Comm& node, std::size_t count);  // collective over node
+  ~SharedFloats();  // collective (skipped while an exception unwinds)
+  SharedFloats(const SharedFloats&) = delete;
+  SharedFloats& operator=(const SharedFloats&) = delete;
+
+  std::span<float> mine() const { return of(rank_); }
+  std::span<float> of(int node_rank) const;
+  // Every rank's writes before the fence are seen by every rank after it.
+  // Collective over node: MPI_Win_sync, MPI_Barrier, MPI_Win_sync.
+  void fence() const;
+
+ private:
+  MPI_Comm comm_;
+  MPI_Win window_ = MPI_WIN_NULL;
+  int rank_ = 0;
+  std::size_t count_;
+  std::vector<float*> bases_;  // [node size] each rank's floats in this address space
 };
 
 }  // namespace dpmnist

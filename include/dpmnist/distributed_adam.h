@@ -3,10 +3,16 @@
 // parameters) or sharded as in ZeRO stage 1 (reduce-scatter, each rank runs
 // Adam on its own slice and moments, allgather of the updated parameters).
 // Same bytes on the wire; the sharded form divides the optimizer's work.
+// The shm form is the sharded one through node shared memory: each rank sums
+// its slice straight from its node peers' gradient buffers, runs Adam on it
+// and publishes the result for its peers to copy; across nodes, one
+// allreduce per slice among the ranks of equal node rank (hierarchical).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,14 +23,23 @@
 
 namespace dpmnist {
 
-enum class GradientSync { kAllreduce, kSharded };
-// "allreduce" or "sharded"; anything else throws naming the value.
+enum class GradientSync { kAllreduce, kSharded, kShm };
+// "allreduce", "sharded" or "shm"; anything else throws naming the value.
 GradientSync parse_gradient_sync(const std::string& name);
+const char* gradient_sync_name(GradientSync sync);
 
 class DistributedAdam {
  public:
+  // ranks_per_node (shm only): 0 finds the nodes; k > 0 treats consecutive
+  // groups of k ranks as nodes (tests of the multi-node path on one machine).
+  // shm needs the same number of ranks on every node; where they differ it
+  // falls back to sharded (sync() says which form runs).
   DistributedAdam(const Comm& comm, std::size_t param_count, AdamSettings settings,
-                  GradientSync sync);
+                  GradientSync sync, int ranks_per_node = 0);
+
+  // shm: the gradient buffer [P+1] the network must accumulate into
+  // (Network::bind_gradients), in memory the node's ranks share; else empty.
+  std::span<float> gradient_buffer() const;
 
   // params [P] in/out; grads_and_control [P+1] in, clobbered: this rank's
   // gradient (already scaled to the global mean) and, last, its control word.
@@ -41,6 +56,7 @@ class DistributedAdam {
   // Lets MPI move the started sums along (no progress thread does it).
   void progress();
 
+  GradientSync sync() const { return sync_; }
   std::int64_t step_count() const { return adam_.step_count(); }
   void set_learning_rate(float learning_rate) { adam_.set_learning_rate(learning_rate); }
   // The full moments [P] each, identical on every rank. Collective when sharded.
@@ -52,11 +68,20 @@ class DistributedAdam {
   const Comm& comm_;
   GradientSync sync_;
   std::size_t param_count_;
-  Range slice_;                       // this rank's parameters when sharded, else all
+  std::optional<Comm> node_;          // shm: this rank's node (or virtual node)
+  Range slice_;                       // this rank's parameters when sharded or shm, else all
   std::vector<int> counts_, displs_;  // every rank's slice, for the collectives
   Adam adam_;                         // over slice_
   std::vector<float> reduced_;        // [slice size] this rank's summed gradients
   std::vector<MPI_Request> pending_;  // sums started by start_sum, not yet waited for
+  // shm only:
+  std::optional<Comm> cross_;                   // the ranks of equal node rank, one per node
+  std::unique_ptr<SharedFloats> shared_grads_;  // [P+1] per rank: gradients + control word
+  std::unique_ptr<SharedFloats> shared_slice_;  // [largest slice] per rank: updated params
+  std::vector<Range> node_slices_;              // every node rank's slice
+
+  bool step_shm(std::span<float> params, std::span<float> grads_and_control,
+                double& comm_seconds, double& optimizer_seconds);
 };
 
 }  // namespace dpmnist

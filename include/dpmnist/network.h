@@ -18,6 +18,8 @@ class Network {
  public:
   // widths = {input, hidden..., classes}, e.g. {784, 128, 10}.
   Network(std::vector<std::size_t> widths, std::size_t max_batch);
+  Network(const Network&) = delete;  // holds spans into its own buffers
+  Network& operator=(const Network&) = delete;
 
   const std::vector<std::size_t>& widths() const { return widths_; }
   std::size_t num_layers() const { return widths_.size() - 1; }
@@ -27,10 +29,8 @@ class Network {
 
   std::span<float> params() { return params_; }
   std::span<const float> params() const { return params_; }
-  std::span<float> grads() { return std::span<float>(grads_).first(params_.size()); }
-  std::span<const float> grads() const {
-    return std::span<const float>(grads_).first(params_.size());
-  }
+  std::span<float> grads() { return grads_.first(params_.size()); }
+  std::span<const float> grads() const { return grads_.first(params_.size()); }
   // grads() plus one spare float after them, the trainer's control word: it
   // travels in the same allreduce, so ranks can agree on stopping for free.
   std::span<float> grads_and_control() { return grads_; }
@@ -39,6 +39,10 @@ class Network {
   std::span<float> bias(std::size_t l) { return slice(params_, l, true); }
   std::span<float> kernel_grad(std::size_t l) { return slice(grads_, l, false); }
   std::span<float> bias_grad(std::size_t l) { return slice(grads_, l, true); }
+
+  // Moves the gradients (and control word) into buffer [params().size() + 1],
+  // e.g. memory the node's ranks share, which must outlive the network.
+  void bind_gradients(std::span<float> buffer);
 
   // Glorot-uniform kernels (limit sqrt(6/(in+out)), Keras's default), zero biases.
   void init_glorot(std::uint64_t seed);
@@ -80,7 +84,7 @@ class Network {
                 std::size_t chunks, const std::function<void(std::size_t, std::size_t)>& ready);
 
  private:
-  std::span<float> slice(std::vector<float>& buffer, std::size_t l, bool bias_part);
+  std::span<float> slice(std::span<float> buffer, std::size_t l, bool bias_part);
   std::span<const float> forward_impl(std::span<const float> x, std::size_t batch,
                                       const std::uint64_t* dropout_seed);
 
@@ -88,7 +92,8 @@ class Network {
   std::size_t max_batch_;
   std::vector<std::size_t> offsets_;  // start of layer l's kernel in params_
   std::vector<float> params_;
-  std::vector<float> grads_;
+  std::vector<float> own_grads_;  // the gradients' storage unless bind_gradients moved them
+  std::span<float> grads_;        // [params + 1]: own_grads_ or the bound buffer
   std::vector<std::vector<float>> outputs_;  // [L][max_batch * widths_[l+1]], post-activation
   std::vector<float> dlogits_;               // [max_batch * classes]
   float dropout_ = 0, input_dropout_ = 0;

@@ -28,8 +28,9 @@ struct SparseBatch {
 };
 
 // x [B,I] in; sparse out (overwritten): x's nonzeros by row. Returns how many.
+// AVX-512 compress where the CPU has it, unless portable_only (for tests).
 std::size_t sparse_batch_build_rows(std::span<const float> x, std::size_t batch, std::size_t in,
-                                    SparseBatch& sparse);
+                                    SparseBatch& sparse, bool portable_only = false);
 // sparse in/out: adds the by-column form of the rows already built.
 void sparse_batch_build_columns(SparseBatch& sparse);
 

@@ -25,11 +25,14 @@ struct RunResult {
 // One epoch over `count` digits as the trainer walks it (no shuffle): rank r
 // takes rows shard.begin + step * local ... of its shard at each step.
 RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::size_t global_batch,
-              int world_rank, int world_size, GradientSync sync, std::size_t overlap_chunks) {
+              int world_rank, int world_size, GradientSync sync, std::size_t overlap_chunks,
+              int ranks_per_node = 0, float sparse_input = 0) {
   const std::vector<std::size_t> widths = {784, 24, 10};
   Network net(widths, global_batch);
   net.init_glorot(123);
-  DistributedAdam adam(comm, net.params().size(), {}, sync);
+  net.set_sparse_input(sparse_input);
+  DistributedAdam adam(comm, net.params().size(), {}, sync, ranks_per_node);
+  if (!adam.gradient_buffer().empty()) net.bind_gradients(adam.gradient_buffer());
   std::vector<float> x(global_batch * kImagePixels);
   std::vector<std::uint8_t> labels(global_batch);
   StepSeconds seconds;
@@ -59,14 +62,19 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
   return result;
 }
 
+const char* sync_name(GradientSync sync) {
+  return sync == GradientSync::kSharded ? "sharded" : sync == GradientSync::kShm ? "shm" : "allreduce";
+}
+
 void expect_equivalent(std::size_t count, std::size_t global_batch,
                        GradientSync sync = GradientSync::kAllreduce,
-                       std::size_t overlap_chunks = 0) {
+                       std::size_t overlap_chunks = 0, int ranks_per_node = 0,
+                       float sparse_input = 0) {
   const Comm world;
   const Comm self(MPI_COMM_SELF);
   const Digits digits = test::synthetic_digits(count, 5);
-  const RunResult distributed =
-      run(world, digits, count, global_batch, world.rank(), world.size(), sync, overlap_chunks);
+  const RunResult distributed = run(world, digits, count, global_batch, world.rank(), world.size(),
+                                    sync, overlap_chunks, ranks_per_node, sparse_input);
   const RunResult single = run(self, digits, count, global_batch, world.rank(), world.size(),
                                GradientSync::kAllreduce, 0);
 
@@ -80,13 +88,14 @@ void expect_equivalent(std::size_t count, std::size_t global_batch,
   // steps (float sums in another order, then Adam's normalisation).
   const double tolerance = 2e-6;
   if (world.rank() == 0) {
-    std::printf("N=%d %s%s count=%zu global batch %zu: max |w_N - w_1| = %.3g (largest |w| %.3g)\n",
-                world.size(), sync == GradientSync::kSharded ? "sharded" : "allreduce",
-                overlap_chunks ? " overlapped" : "", count, global_batch, max_difference,
-                max_weight);
+    std::printf(
+        "N=%d %s%s%s%s count=%zu global batch %zu: max |w_N - w_1| = %.3g (largest |w| %.3g)\n",
+        world.size(), sync_name(sync), overlap_chunks ? " overlapped" : "",
+        ranks_per_node ? " (1 rank per virtual node)" : "", sparse_input > 0 ? " sparse input" : "",
+        count, global_batch, max_difference, max_weight);
   }
   EXPECT_LE(max_difference, tolerance);
-  if (world.size() == 1) {
+  if (world.size() == 1 && sparse_input == 0) {
     EXPECT_EQ(max_difference, 0.0);
   }
   EXPECT_TRUE(world.agree(hash_floats(distributed.params))) << "ranks must hold identical weights";
@@ -102,6 +111,32 @@ TEST(DataParallel, UnevenSlicesAndEmptyBatchesStillMatch) {
   // 30 samples, global batch 13: at 3 ranks local batches are 5,4,4 over
   // shards of 10, and at the last step rank 0 has nothing left.
   expect_equivalent(30, 13);
+}
+
+TEST(DataParallel, ShmOptimizerMatchesOneRankOnOneNodeAndAcrossVirtualNodes) {
+  // All ranks on this machine's node: sums straight from shared memory.
+  expect_equivalent(96, 24, GradientSync::kShm);
+  expect_equivalent(30, 13, GradientSync::kShm);
+  // One rank per "node": every slice also goes through the cross-node allreduce.
+  expect_equivalent(96, 24, GradientSync::kShm, 0, 1);
+  expect_equivalent(30, 13, GradientSync::kShm, 0, 1);
+}
+
+TEST(DataParallel, ShmFallsBackToShardedOnEveryRankWhenNodesDiffer) {
+  // Virtual nodes of 2 ranks: at N = 3 they hold 2 and 1.
+  const Comm world;
+  const DistributedAdam adam(world, 1000, {}, GradientSync::kShm, 2);
+  const GradientSync expected = world.size() % 2 == 0 || world.size() == 1
+                                    ? GradientSync::kShm
+                                    : GradientSync::kSharded;
+  EXPECT_EQ(adam.sync(), expected);
+  EXPECT_TRUE(world.agree(static_cast<std::uint64_t>(adam.sync())));
+}
+
+TEST(DataParallel, SparseInputFirstLayerMatchesTheDenseSingleRank) {
+  // The reference stays the dense sgemm on one rank.
+  expect_equivalent(96, 24, GradientSync::kAllreduce, 0, 0, 1.0f);
+  expect_equivalent(30, 13, GradientSync::kShm, 0, 0, 1.0f);
 }
 
 TEST(DataParallel, ShardedOptimizerMatchesOneRankToo) {

@@ -84,7 +84,7 @@ TEST(Train, LearnsWritesFilesAndKeepsRanksIdentical) {
 
 TEST(Train, ResumeAfterEpochKEqualsAnUninterruptedRunBitwise) {
   const Comm comm;
-  for (const std::string sync : {"allreduce", "sharded"}) {
+  for (const std::string sync : {"allreduce", "sharded", "shm"}) {
     const std::string dir = shared_dir(comm, "resume-" + sync);
     const std::string data = make_data(comm, dir);
     std::ostringstream log;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "dpmnist/network.h"
@@ -63,6 +64,16 @@ TEST(SparseBatch, RowsAndColumnsHoldExactlyTheNonzeros) {
   }
   EXPECT_EQ(from_rows, x);
   EXPECT_EQ(from_columns, x);
+  // The portable build (no AVX-512) lists the same nonzeros in the same order.
+  SparseBatch portable;
+  portable.reserve(B, I);
+  EXPECT_EQ(sparse_batch_build_rows(x, B, I, portable, true), nnz);
+  EXPECT_TRUE(std::equal(s.row_start.begin(), s.row_start.begin() + B + 1,
+                         portable.row_start.begin()));
+  EXPECT_TRUE(std::equal(s.row_column.begin(), s.row_column.begin() + nnz,
+                         portable.row_column.begin()));
+  EXPECT_TRUE(std::equal(s.row_value.begin(), s.row_value.begin() + nnz,
+                         portable.row_value.begin()));
   EXPECT_THROW(sparse_batch_build_rows(x, B + 4, I, s), std::exception);
 }
 
