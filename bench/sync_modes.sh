@@ -4,6 +4,9 @@
 #   allreduce            one MPI_Allreduce after backward, Adam on every rank
 #   allreduce+overlap    sums started during backward (chunked first layer)
 #   sharded              ZeRO-1: reduce-scatter, Adam on a slice, allgather
+#   shm                  ZeRO-1 through node shared memory (the seed default)
+#   shm, dense layer 1   the same with the first layer's dense sgemm
+#                        (model.sparse_input_max_density = 0)
 # Prints the median over rounds of s/epoch (epochs 2..E) and of each phase's
 # median-over-ranks seconds per epoch, plus the final test accuracy.
 set -euo pipefail
@@ -14,8 +17,10 @@ rm -rf "$out"; mkdir -p "$out"
 declare -A flags=(
   [allreduce]="--train.gradient_sync=allreduce --train.overlap=false"
   [allreduce+overlap]="--train.gradient_sync=allreduce --train.overlap=true"
-  [sharded]="--train.gradient_sync=sharded --train.overlap=false")
-modes=(allreduce allreduce+overlap sharded)
+  [sharded]="--train.gradient_sync=sharded --train.overlap=false"
+  [shm]="--train.gradient_sync=shm --train.overlap=false"
+  [shm-dense]="--train.gradient_sync=shm --train.overlap=false --model.sparse_input_max_density=0")
+modes=(allreduce allreduce+overlap sharded shm shm-dense)
 for round in $(seq "$rounds"); do
   for mode in "${modes[@]}"; do
     # shellcheck disable=SC2086

@@ -6,15 +6,22 @@
 
 namespace dpmnist {
 
+namespace {
+
+// A true division, not a multiply by 1/255 (which rounds differently); it
+// vectorises, 16 lanes where the CPU has AVX-512, and IEEE division rounds
+// alike in every clone.
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void divide_by_255(
+    const std::uint8_t* __restrict in, float* __restrict out, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]) / 255.0f;
+}
+
+}  // namespace
+
 void pixels_to_input(std::span<const std::uint8_t> pixels, std::span<float> x) {
   require(x.size() >= pixels.size(), "pixels_to_input: ", pixels.size(), " pixels, room for ",
           x.size());
-  // A true division, not a multiply by 1/255 (which rounds differently); it
-  // vectorises, so it costs no more than a table lookup.
-  const std::uint8_t* in = pixels.data();
-  float* out = x.data();
-  for (std::size_t i = 0, n = pixels.size(); i < n; ++i)
-    out[i] = static_cast<float>(in[i]) / 255.0f;
+  divide_by_255(pixels.data(), x.data(), pixels.size());
 }
 
 void gather_batch(const Digits& digits, std::span<const std::uint32_t> indices, std::span<float> x,

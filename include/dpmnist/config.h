@@ -23,7 +23,7 @@ struct TrainConfig {
   std::size_t global_batch_size = 0;        // train.global_batch_size: 0 = batch_size * ranks
   std::string lr_scaling = "none";          // train.lr_scaling: none | linear | sqrt
   std::size_t lr_reference_batch = 32;      // train.lr_reference_batch
-  std::string gradient_sync = "allreduce";  // train.gradient_sync: allreduce | sharded
+  std::string gradient_sync = "shm";        // train.gradient_sync: allreduce | sharded | shm
   bool overlap = false;                     // train.overlap: sums start during backward
   std::size_t overlap_chunks = 4;           // train.overlap_chunks: first-layer row blocks
   AdamSettings adam;                        // optimizer.*
