@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # dpmnist against PyTorch on the seed model, one run after another on this
-# machine: dpmnist-train at np = 1 and 2 (launch/train.sh), then
+# machine: dpmnist-train at np = 1 and 2 (launch/train.sh) as configured, and
+# at np = 2 once more with the plain paths (dense sgemm first layer, one
+# MPI_Allreduce and Adam on every rank) to show what the fast paths buy; then
 # bench/pytorch_peer.py single-process and DDP over gloo at np = 2; prints the
 # ratio table (s/epoch of training, evaluation excluded, mean of epochs 2..E;
 # final test accuracy; how many times faster dpmnist is).
@@ -35,6 +37,9 @@ for np in 1 2; do
   run dpmnist-np$np bash launch/train.sh "$np" --config "$config" --data "$data" \
     --out "$out/dpmnist-np$np" --train.epochs="$epochs" --output.progress_seconds=0
 done
+run dpmnist-plain-np2 bash launch/train.sh 2 --config "$config" --data "$data" \
+  --out "$out/dpmnist-plain-np2" --train.epochs="$epochs" --output.progress_seconds=0 \
+  --model.sparse_input_max_density=0 --train.gradient_sync=allreduce --train.overlap=false
 run pytorch-np1 $py bench/pytorch_peer.py --data "$data" --epochs "$epochs" --np 1 --json "$out/pytorch-np1.json"
 run pytorch-ddp-np2 $py bench/pytorch_peer.py --data "$data" --epochs "$epochs" --np 2 --json "$out/pytorch-ddp-np2.json"
 
@@ -42,11 +47,11 @@ $py - "$out" "$(lscpu | sed -n 's/^Model name: *//p')" "$(nproc)" "$(cut -d' ' -
 import csv, json, sys
 out, cpu, cores, load = sys.argv[1:5]
 
-def dpmnist(np_):
-    with open(f"{out}/dpmnist-np{np_}/metrics.csv") as f:
+def dpmnist(np_, name=None, label="dpmnist"):
+    with open(f"{out}/{name or f'dpmnist-np{np_}'}/metrics.csv") as f:
         rows = list(csv.DictReader(f))
     timed = rows[1:] if len(rows) > 1 else rows
-    return dict(system="dpmnist", procs=np_,
+    return dict(system=label, procs=np_,
                 seconds=sum(float(r["epoch_seconds"]) for r in timed) / len(timed),
                 acc=float(rows[-1]["test_acc"]), epochs=(timed[0]["epoch"], timed[-1]["epoch"]))
 
@@ -57,6 +62,7 @@ def pytorch(name, label):
                 acc=s["test_acc"], torch=s["torch_version"])
 
 d1, d2 = dpmnist(1), dpmnist(2)
+dp = dpmnist(2, "dpmnist-plain-np2", "dpmnist, plain paths (dense sgemm, MPI_Allreduce)")
 p1 = pytorch("pytorch-np1", "PyTorch single process")
 p2 = pytorch("pytorch-ddp-np2", "PyTorch DDP (gloo)")
 print(f"machine: {cpu}, {cores} cores; torch {p1['torch']}; load average at end {load}")
@@ -64,7 +70,7 @@ print(f"s/epoch: training only (evaluation excluded), mean of epochs {d1['epochs
       "max over ranks/processes\n")
 print("| system | processes | s/epoch | test accuracy | dpmnist np=1 is faster by | dpmnist np=2 is faster by |")
 print("|---|---|---|---|---|---|")
-for r in (d1, d2, p1, p2):
+for r in (d1, d2, dp, p1, p2):
     print(f"| {r['system']} | {r['procs']} | {r['seconds']:.3f} | {100 * r['acc']:.2f}% | "
           f"{r['seconds'] / d1['seconds']:.2f}x | {r['seconds'] / d2['seconds']:.2f}x |")
 print()
@@ -74,6 +80,8 @@ print(f"dpmnist np=2 vs PyTorch DDP np=2:       {p2['seconds'] / d2['seconds']:.
       f"accuracy {100 * (d2['acc'] - p2['acc']):+.2f} points")
 print(f"dpmnist np=1 vs PyTorch single process: {p1['seconds'] / d1['seconds']:.1f}x faster, "
       f"accuracy {100 * (d1['acc'] - p1['acc']):+.2f} points")
+print(f"dpmnist np=2 plain paths vs PyTorch single / DDP: {p1['seconds'] / dp['seconds']:.1f}x / "
+      f"{p2['seconds'] / dp['seconds']:.1f}x; the fast paths buy {dp['seconds'] / d2['seconds']:.2f}x")
 print(f"self-speedup np=1 -> np=2: dpmnist {d1['seconds'] / d2['seconds']:.2f}x, "
       f"PyTorch (single -> DDP) {p1['seconds'] / p2['seconds']:.2f}x")
 EOF
