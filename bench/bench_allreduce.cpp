@@ -1,7 +1,9 @@
 // dpmnist-bench-allreduce: latency and bandwidth of the in-place float-sum
 // allreduce the trainer runs (Comm::allreduce_sum, or iallreduce_sum + wait),
-// over message sizes, in the manner of osu_allreduce. It times MPI alone: no
-// data file, no network, and nothing the trainer does around the collective.
+// over message sizes, in the manner of osu_allreduce; with --shm, of the
+// same sum through node shared memory (NodeSum::reduce + allgather, what
+// gradient_sync = shm does around Adam). It times the sum alone: no data
+// file, no network, and nothing the trainer does around the collective.
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
@@ -9,11 +11,13 @@
 #include <fstream>
 #include <iostream>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "dpmnist/comm.h"
 #include "dpmnist/error.h"
+#include "dpmnist/node_sum.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;
@@ -76,14 +80,49 @@ void allreduce_once(const Comm& comm, std::span<float> values, bool nonblocking)
   }
 }
 
+enum class Op { kAllreduce, kIallreduce, kShm };
+const char* op_name(Op op) {
+  return op == Op::kShm ? "shm" : op == Op::kIallreduce ? "iallreduce" : "allreduce";
+}
+
+// The sum under test over values; for shm, values is the NodeSum's buffer on
+// input and a private copy of the result on output, as in the trainer.
+struct Summer {
+  Op op;
+  std::optional<NodeSum> node;  // shm only
+  std::vector<float> reduced;   // shm only: this rank's slice
+
+  Summer(const Comm& comm, Op which, std::size_t floats) : op(which) {
+    if (op != Op::kShm) return;
+    node.emplace(comm, comm.split_by_node(), floats, 0);
+    reduced.resize(node->slice().size());
+  }
+  std::span<float> input(std::vector<float>& values) {
+    return node ? node->buffer() : std::span<float>(values);
+  }
+};
+
+void allreduce_once(const Comm& comm, Summer& summer, std::vector<float>& values) {
+  if (summer.op == Op::kShm) {
+    summer.node->reduce(summer.reduced);
+    std::copy(summer.reduced.begin(), summer.reduced.end(),
+              values.begin() + static_cast<std::ptrdiff_t>(summer.node->slice().begin));
+    summer.node->allgather(values);
+    return;
+  }
+  allreduce_once(comm, values, summer.op == Op::kIallreduce);
+}
+
+
 // Sums rank-dependent small integers once and checks every element, so a
 // broken transport cannot pass as a fast one.
-void check_sum(const Comm& comm, std::vector<float>& values, bool nonblocking) {
+void check_sum(const Comm& comm, Summer& summer, std::vector<float>& values) {
   const auto rank = static_cast<float>(comm.rank());
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    values[i] = rank + 1.0f + static_cast<float>(i % 7);
+  std::span<float> input = summer.input(values);
+  for (std::size_t i = 0; i < input.size(); ++i) {
+    input[i] = rank + 1.0f + static_cast<float>(i % 7);
   }
-  allreduce_once(comm, values, nonblocking);
+  allreduce_once(comm, summer, values);
   const double p = comm.size();
   std::size_t wrong = 0, first_wrong = 0;
   for (std::size_t i = 0; i < values.size(); ++i) {
@@ -96,18 +135,19 @@ void check_sum(const Comm& comm, std::vector<float>& values, bool nonblocking) {
 }
 
 Row time_message(const Comm& comm, const Message& message, std::size_t iterations,
-                 std::size_t warmup, bool nonblocking) {
+                 std::size_t warmup, Op op) {
   // Zeros stay zeros under repeated in-place sums: no overflow, no denormals.
   std::vector<float> values(message.floats, 0.0f);
+  Summer summer(comm, op, message.floats);
   const std::size_t bytes = message.floats * sizeof(float);
   Row row{message, iterations ? iterations : auto_iterations(bytes), 0, 0, 0, 0, 0};
   row.warmup = warmup ? warmup : std::max<std::size_t>(5, row.iterations / 10);
-  for (std::size_t i = 0; i < row.warmup; ++i) allreduce_once(comm, values, nonblocking);
+  for (std::size_t i = 0; i < row.warmup; ++i) allreduce_once(comm, summer, values);
   std::vector<double> seconds(row.iterations);
   comm.barrier();
   for (std::size_t i = 0; i < row.iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    allreduce_once(comm, values, nonblocking);
+    allreduce_once(comm, summer, values);
     seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   const double mean =
@@ -120,7 +160,7 @@ Row time_message(const Comm& comm, const Message& message, std::size_t iteration
   row.median_us = stats[1];
   row.min_us = stats[2];
   row.max_us = stats[3];
-  check_sum(comm, values, nonblocking);
+  check_sum(comm, summer, values);
   return row;
 }
 
@@ -143,12 +183,12 @@ double busbw_gbps(const Row& row, int ranks) {
   return algbw_gbps(row) * 2.0 * (ranks - 1) / ranks;
 }
 
-void print_table(const std::vector<Row>& rows, const Comm& comm, bool nonblocking) {
-  std::printf(
-      "# dpmnist-bench-allreduce: %s(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM)%s, %d rank(s), "
-      "rank 0 on %s\n# %s\n",
-      nonblocking ? "MPI_Iallreduce" : "MPI_Allreduce", nonblocking ? " + MPI_Wait" : "",
-      comm.size(), comm.host().c_str(), mpi_library().c_str());
+void print_table(const std::vector<Row>& rows, const Comm& comm, Op op) {
+  const char* what = op == Op::kShm        ? "node shared memory (NodeSum reduce + allgather)"
+                     : op == Op::kIallreduce ? "MPI_Iallreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM) + MPI_Wait"
+                                             : "MPI_Allreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM)";
+  std::printf("# dpmnist-bench-allreduce: %s, %d rank(s), rank 0 on %s\n# %s\n", what,
+              comm.size(), comm.host().c_str(), mpi_library().c_str());
   std::printf(
       "# latency per call in us: avg, median, min, max over the timed iterations, each "
       "the max over ranks\n# algbw = bytes / median (robust to preemption on a shared "
@@ -163,15 +203,14 @@ void print_table(const std::vector<Row>& rows, const Comm& comm, bool nonblockin
   }
 }
 
-void write_csv(const std::string& path, const std::vector<Row>& rows, const Comm& comm,
-               bool nonblocking) {
+void write_csv(const std::string& path, const std::vector<Row>& rows, const Comm& comm, Op op) {
   std::ofstream out(path);
   require(out.good(), "cannot write --csv file ", path);
   out << "bytes,floats,ranks,op,iterations,warmup,avg_us,median_us,min_us,max_us,algbw_gbps,"
          "busbw_gbps,label\n";
   for (const Row& r : rows) {
     out << r.message.floats * sizeof(float) << ',' << r.message.floats << ',' << comm.size() << ','
-        << (nonblocking ? "iallreduce" : "allreduce") << ',' << r.iterations << ',' << r.warmup
+        << op_name(op) << ',' << r.iterations << ',' << r.warmup
         << ',' << r.avg_us << ',' << r.median_us << ',' << r.min_us << ',' << r.max_us << ','
         << algbw_gbps(r) << ',' << busbw_gbps(r, comm.size()) << ',' << r.message.label << '\n';
   }
@@ -196,6 +235,7 @@ int main(int argc, char** argv) {
         "timed calls per size; 0 = 1000 for small messages down to 20 for the largest")(
         "warmup", po::value(&warmup)->default_value(0), "untimed calls first; 0 = iters / 10")(
         "nonblocking", "time MPI_Iallreduce + MPI_Wait instead of MPI_Allreduce")(
+        "shm", "time the node shared-memory sum (gradient_sync = shm) instead")(
         "no-model-sizes", "only the powers of 2")("csv", po::value(&csv),
                                                   "also write the table to this CSV file (rank 0)");
     po::variables_map vm;
@@ -208,15 +248,17 @@ int main(int argc, char** argv) {
     require(min_bytes >= sizeof(float) && min_bytes % sizeof(float) == 0 && min_bytes <= max_bytes,
             "--min-bytes ", min_bytes, " and --max-bytes ", max_bytes,
             ": need a multiple of 4 bytes, and min <= max");
-    const bool nonblocking = vm.count("nonblocking") > 0;
+    const Op op = vm.count("shm")           ? Op::kShm
+                  : vm.count("nonblocking") ? Op::kIallreduce
+                                            : Op::kAllreduce;
     std::vector<Row> rows;
     for (const Message& message :
          message_sizes(min_bytes, max_bytes, !vm.count("no-model-sizes"))) {
-      rows.push_back(time_message(comm, message, iterations, warmup, nonblocking));
+      rows.push_back(time_message(comm, message, iterations, warmup, op));
     }
     if (comm.rank() == 0) {
-      print_table(rows, comm, nonblocking);
-      if (!csv.empty()) write_csv(csv, rows, comm, nonblocking);
+      print_table(rows, comm, op);
+      if (!csv.empty()) write_csv(csv, rows, comm, op);
     }
     return 0;
   } catch (const std::exception& e) {

@@ -24,19 +24,17 @@ GradientSync parse_gradient_sync(const std::string& name) {
 
 namespace {
 
-// shm's node communicator, or nothing (on every rank alike) when the nodes
-// hold different numbers of ranks: slices must line up across nodes.
-std::optional<Comm> node_of(const Comm& comm, int ranks_per_node, GradientSync& sync) {
+// shm's node sum, or nothing (on every rank alike, sync set to sharded) when
+// the nodes hold different numbers of ranks: slices must line up across nodes.
+std::optional<NodeSum> node_sum_of(const Comm& comm, std::size_t param_count,
+                                   int ranks_per_node, GradientSync& sync) {
   if (sync != GradientSync::kShm) return std::nullopt;
   Comm node = comm.split_by_node(ranks_per_node);
-  std::vector<double> sizes = {static_cast<double>(node.size()),
-                               -static_cast<double>(node.size())};
-  comm.allreduce_max(sizes);
-  if (sizes[0] != -sizes[1]) {
+  if (!NodeSum::nodes_are_even(comm, node)) {
     sync = GradientSync::kSharded;
     return std::nullopt;
   }
-  return node;
+  return std::optional<NodeSum>(std::in_place, comm, std::move(node), param_count + 1, 1);
 }
 
 }  // namespace
@@ -55,35 +53,26 @@ DistributedAdam::DistributedAdam(const Comm& comm, std::size_t param_count, Adam
     : comm_(comm),
       sync_(sync),
       param_count_(param_count),
-      node_(node_of(comm, ranks_per_node, sync_)),
+      shm_(node_sum_of(comm, param_count, ranks_per_node, sync_)),
       slice_(sync_ == GradientSync::kSharded ? shard_range(param_count, comm.rank(), comm.size())
-             : sync_ == GradientSync::kShm   ? shard_range(param_count, node_->rank(), node_->size())
+             : shm_                          ? shm_->slice()
                                              : Range{0, param_count}),
       adam_(slice_.size(), settings),
       reduced_(sync_ == GradientSync::kSharded ? slice_.size()
-               : sync_ == GradientSync::kShm   ? slice_.size() + 1
+               : shm_                          ? slice_.size() + 1
                                                : 0) {
   pending_.reserve(64);
   // The slices the moments are gathered by: over all ranks, or over the node.
-  const int parts = sync_ == GradientSync::kShm ? node_->size() : comm.size();
+  const int parts = shm_ ? shm_->node().size() : comm.size();
   for (int r = 0; r < parts; ++r) {
     const Range range = shard_range(param_count, r, parts);
     counts_.push_back(to_int(range.size(), "parameter slice"));
     displs_.push_back(to_int(range.begin, "parameter slice offset"));
-    node_slices_.push_back(range);
-  }
-  if (sync_ == GradientSync::kShm) {
-    // Ranks of equal node rank hold equal slices on every node.
-    cross_.emplace(comm.split(node_->rank(), comm.rank()));
-    std::size_t largest = 0;
-    for (const Range& range : node_slices_) largest = std::max(largest, range.size());
-    shared_grads_ = std::make_unique<SharedFloats>(*node_, param_count + 1);
-    shared_slice_ = std::make_unique<SharedFloats>(*node_, largest);
   }
 }
 
 std::span<float> DistributedAdam::gradient_buffer() const {
-  return shared_grads_ ? shared_grads_->mine() : std::span<float>{};
+  return shm_ ? shm_->buffer() : std::span<float>{};
 }
 
 bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_control,
@@ -127,47 +116,30 @@ bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_c
 
 bool DistributedAdam::step_shm(std::span<float> params, std::span<float> grads_and_control,
                                double& comm_seconds, double& optimizer_seconds) {
-  require(grads_and_control.data() == shared_grads_->mine().data(),
+  require(grads_and_control.data() == shm_->buffer().data(),
           "DistributedAdam (shm): the network's gradients are not in gradient_buffer(); ",
           "call Network::bind_gradients(optimizer.gradient_buffer()) first");
+  const bool alone = shm_->node().size() == 1 && shm_->cross().size() == 1;
   auto start = Clock::now();
-  const std::size_t begin = slice_.begin, n = slice_.size();
-  // The slice's summed gradient, then the summed control word.
-  std::span<const float> summed = grads_and_control.subspan(begin, n + 1);
-  if (node_->size() > 1 || cross_->size() > 1) {
-    shared_grads_->fence();  // every peer's gradients are complete
-    // This rank's slice summed over its node, in node-rank order (the same
-    // order on every node), and the node's control words after it.
-    float* sum = reduced_.data();
-    std::copy_n(shared_grads_->of(0).data() + begin, n, sum);
-    float control = shared_grads_->of(0)[param_count_];
-    for (int q = 1; q < node_->size(); ++q) {
-      const float* peer = shared_grads_->of(q).data() + begin;
-      for (std::size_t i = 0; i < n; ++i) sum[i] += peer[i];
-      control += shared_grads_->of(q)[param_count_];
-    }
-    sum[n] = control;
-    if (cross_->size() > 1) cross_->allreduce_sum(reduced_);
+  // The slice's summed gradient, then the summed control word; a rank alone
+  // has them already.
+  std::span<const float> summed = grads_and_control;
+  if (!alone) {
+    shm_->reduce(reduced_);
     summed = reduced_;
   }
-  // else one rank alone: its slice is everything, its control word the last.
   comm_seconds += seconds_since(start);
 
   start = Clock::now();
-  adam_.step(params.subspan(begin, n), summed.first(n));
+  const std::size_t n = slice_.size();
+  adam_.step(params.subspan(slice_.begin, n), summed.first(n));
   optimizer_seconds += seconds_since(start);
   const bool stop = summed[n] > 0.0f;
-  if (node_->size() == 1) return stop;
-
-  start = Clock::now();
-  std::copy_n(params.data() + begin, n, shared_slice_->mine().data());
-  shared_slice_->fence();  // every peer's slice is published
-  for (int q = 0; q < node_->size(); ++q) {
-    if (q == node_->rank()) continue;
-    const Range& theirs = node_slices_[static_cast<std::size_t>(q)];
-    std::copy_n(shared_slice_->of(q).data(), theirs.size(), params.data() + theirs.begin);
+  if (shm_->node().size() > 1) {
+    start = Clock::now();
+    shm_->allgather(params);
+    comm_seconds += seconds_since(start);
   }
-  comm_seconds += seconds_since(start);
   return stop;
 }
 
@@ -192,9 +164,9 @@ void DistributedAdam::full_moments(std::vector<float>& m, std::vector<float>& v)
   if (sync_ == GradientSync::kSharded) {
     comm_.allgather_in_place(m, counts_, displs_);
     comm_.allgather_in_place(v, counts_, displs_);
-  } else if (sync_ == GradientSync::kShm) {
-    node_->allgather_in_place(m, counts_, displs_);
-    node_->allgather_in_place(v, counts_, displs_);
+  } else if (shm_) {
+    shm_->node().allgather_in_place(m, counts_, displs_);
+    shm_->node().allgather_in_place(v, counts_, displs_);
   }
 }
 

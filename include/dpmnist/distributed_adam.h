@@ -11,7 +11,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -19,6 +18,7 @@
 
 #include "dpmnist/adam.h"
 #include "dpmnist/comm.h"
+#include "dpmnist/node_sum.h"
 #include "dpmnist/shard.h"
 
 namespace dpmnist {
@@ -68,17 +68,12 @@ class DistributedAdam {
   const Comm& comm_;
   GradientSync sync_;
   std::size_t param_count_;
-  std::optional<Comm> node_;          // shm: this rank's node (or virtual node)
+  std::optional<NodeSum> shm_;        // shm only: gradients [P] + control word [1]
   Range slice_;                       // this rank's parameters when sharded or shm, else all
   std::vector<int> counts_, displs_;  // every rank's slice, for the collectives
   Adam adam_;                         // over slice_
-  std::vector<float> reduced_;        // [slice size] this rank's summed gradients
+  std::vector<float> reduced_;        // [slice size (+1 shm)] this rank's summed gradients
   std::vector<MPI_Request> pending_;  // sums started by start_sum, not yet waited for
-  // shm only:
-  std::optional<Comm> cross_;                   // the ranks of equal node rank, one per node
-  std::unique_ptr<SharedFloats> shared_grads_;  // [P+1] per rank: gradients + control word
-  std::unique_ptr<SharedFloats> shared_slice_;  // [largest slice] per rank: updated params
-  std::vector<Range> node_slices_;              // every node rank's slice
 
   bool step_shm(std::span<float> params, std::span<float> grads_and_control,
                 double& comm_seconds, double& optimizer_seconds);

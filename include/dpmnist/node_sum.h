@@ -1,0 +1,56 @@
+// Sums float vectors over ranks through the memory each node's ranks share
+// (MPI-3 shared windows, comm.h's SharedFloats): every rank accumulates into
+// its own shared buffer, sums one slice of it over its node peers by reading
+// their buffers directly, and hands the result back to them the same way;
+// with several nodes, one allreduce per slice among the ranks of equal node
+// rank (a two-level, hierarchical sum). No MPI message carries a gradient
+// inside a node. It needs the same number of ranks on every node.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "dpmnist/comm.h"
+#include "dpmnist/shard.h"
+
+namespace dpmnist {
+
+class NodeSum {
+ public:
+  // The node communicator (Comm::split_by_node, evenly sized: see
+  // nodes_are_even) and the world. count floats per rank: the first
+  // count - tail are split into one slice per node rank, the last tail
+  // (control words) are summed whole by every rank. Collective.
+  NodeSum(const Comm& world, Comm node, std::size_t count, std::size_t tail);
+
+  // True on every rank iff every node holds node.size() ranks. Collective.
+  static bool nodes_are_even(const Comm& world, const Comm& node);
+
+  // [count] this rank's addend, in memory its node peers read.
+  std::span<float> buffer() const { return buffers_.mine(); }
+  // This rank's part of [0, count - tail), and every node rank's.
+  Range slice() const { return slices_[static_cast<std::size_t>(node_.rank())]; }
+  const std::vector<Range>& slices() const { return slices_; }
+  const Comm& node() const { return node_; }
+  const Comm& cross() const { return *cross_; }
+
+  // sum [slice size + tail] out: this rank's slice of every rank's buffer(),
+  // summed in rank order, then the tails summed. Collective; buffers must
+  // not change until the next allgather.
+  void reduce(std::span<float> sum);
+  // values [count - tail] in/out: every rank's slice of values, written by
+  // its owner, reaches every rank (nodes hold identical slices). Collective.
+  void allgather(std::span<float> values);
+
+ private:
+  Comm node_;
+  std::optional<Comm> cross_;  // the ranks of equal node rank, one per node
+  std::size_t count_, tail_;
+  std::vector<Range> slices_;  // [node size]
+  SharedFloats buffers_;       // [count] per rank: the addends
+  SharedFloats published_;     // [largest slice] per rank: allgather's source
+};
+
+}  // namespace dpmnist
