@@ -3,11 +3,13 @@
 // batches, one thread: forward y = x W + b and weight gradient dW += x^T dy,
 // the sparse side including building its CSR/CSC from x.
 //   dpmnist-bench-first-layer [--data data/mnist.h5] [--batch 32] [--hidden 128] [--steps 1750]
+//                             [--csv FILE]  (appends one row; writes the header if FILE is new)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -22,7 +24,7 @@ using namespace dpmnist;
 using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
-  std::string data = "data/mnist.h5";
+  std::string data = "data/mnist.h5", csv;
   std::size_t B = 32, O = 128, steps = 1750;
   for (int a = 1; a + 1 < argc; a += 2) {
     const std::string key = argv[a];
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
     else if (key == "--batch") B = std::strtoul(argv[a + 1], nullptr, 10);
     else if (key == "--hidden") O = std::strtoul(argv[a + 1], nullptr, 10);
     else if (key == "--steps") steps = std::strtoul(argv[a + 1], nullptr, 10);
+    else if (key == "--csv") csv = argv[a + 1];
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[a]);
       return 2;
@@ -93,5 +96,20 @@ int main(int argc, char** argv) {
               dense_total / sparse_total);
   const double flops = 4.0 * static_cast<double>(B * I * O);
   std::printf("  dense sgemm at %.1f GFLOP/s\n", flops / dense_total / 1e3);
+  if (!csv.empty()) {
+    const bool fresh = !std::ifstream(csv).good();
+    std::ofstream out(csv, std::ios::app);
+    if (fresh) {
+      out << "hidden,batch,density,dense_forward_us,dense_wgrad_us,build_rows_us,sparse_forward_us,"
+             "build_columns_us,sparse_wgrad_us,dense_us,sparse_us\n";
+    }
+    out << O << ',' << B << ',' << density << ',' << dense_fwd << ',' << dense_grad << ','
+        << build_rows << ',' << sparse_fwd << ',' << build_columns << ',' << sparse_grad << ','
+        << dense_total << ',' << sparse_total << '\n';
+    if (!out.good()) {
+      std::fprintf(stderr, "cannot write %s\n", csv.c_str());
+      return 1;
+    }
+  }
   return 0;
 }

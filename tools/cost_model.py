@@ -4,8 +4,11 @@ micro-benchmarks and used to predict weak scaling (32 samples per rank) to 1024 
 
 Inputs: the CSV of dpmnist-bench-allreduce at 2 ranks and the CSV of
 dpmnist-bench-sgemm (with --hidden 128 and --hidden 1024,1024); optionally the
-results.csv of launch/scaling.sh, whose weak-scaling np=1 run calibrates the
-step's non-sgemm time and whose weak runs are drawn beside the prediction.
+CSV of dpmnist-bench-allreduce --shm (the node shared-memory sum of
+gradient_sync = shm), the CSV of dpmnist-bench-first-layer (the sparse-input
+first layer, which replaces that layer's two sgemm calls in the compute) and
+the results.csv of launch/scaling.sh, whose weak-scaling np=1 run calibrates
+the step's non-sgemm time and whose weak runs are drawn beside the prediction.
 
 Model (stated in full in docs/scaling.md):
   allreduce of n bytes over p ranks, Rabenseifner (reduce-scatter by recursive
@@ -14,15 +17,19 @@ Model (stated in full in docs/scaling.md):
   ring, for comparison:         T(p, n) = 2 (p-1) alpha + 2 (p-1)/p n beta
   At p = 2 both are 2 alpha + n beta, so the 2-rank points fit alpha and beta
   without choosing (the reduction's arithmetic is folded into beta).
-  step(p) = compute + T(p, n); compute = sgemm (measured per shape, batch 32)
-  + optimizer (proportional to parameters) + the rest (data gather, bias,
-  ReLU, softmax: proportional to the activations touched per sample).
+  step(p) = compute + T(p, n); compute = sgemm (measured per shape, batch 32;
+  the first layer's forward and weight gradient replaced by the sparse-input
+  kernels' measured time when given) + optimizer (proportional to parameters)
+  + the rest (data gather, bias, ReLU, softmax: proportional to the
+  activations touched per sample). Sharded Adam (ZeRO-1; gradient_sync = shm
+  and sharded): step(p) = compute - optimizer (1 - 1/p) + T(p, n).
   efficiency(p) = compute / step(p) (weak scaling: the per-rank work is fixed);
   epoch(p) = ceil(56000 / (32 p)) step(p). "overlap bound": the allreduce
   hidden behind the backward sgemm, step = compute + max(0, T - backward).
 
   /usr/bin/python3 tools/cost_model.py --allreduce AR.csv --sgemm SGEMM.csv \
-      [--scaling results.csv] [--md table.md] [--png plot.png]
+      [--shm-allreduce SHM.csv] [--first-layer FIRST.csv] [--scaling results.csv] \
+      [--md table.md] [--png plot.png]
 """
 import argparse
 import csv
@@ -74,14 +81,25 @@ def allreduce_seconds(p, nbytes, alpha, beta, algorithm="rabenseifner"):
     return hops * alpha + 2 * (p - 1) / p * nbytes * beta
 
 
-def sgemm_step(rows, hidden, batch):
-    """(total, backward) seconds of one step's sgemm calls, from the medians."""
+def sgemm_step(rows, hidden, batch, first_layer=None):
+    """(total, backward) seconds of one step's sgemm calls, from the medians; with
+    first_layer (rows of dpmnist-bench-first-layer), the first layer's two calls
+    (fwd0, wgrad0) replaced by the sparse kernels' measured time."""
     name = model_name(hidden)
     mine = [r for r in rows if r["model"] == name and int(r["batch"]) == batch]
     if not mine:
         return None
     total = sum(float(r["median_us"]) for r in mine) * 1e-6
     backward = sum(float(r["median_us"]) for r in mine if r["phase"] == "backward") * 1e-6
+    sparse = [r for r in (first_layer or [])
+              if int(r["hidden"]) == hidden[0] and int(r["batch"]) == batch]
+    if sparse:
+        layer0 = {r["shape"]: float(r["median_us"]) * 1e-6 for r in mine
+                  if r["shape"] in ("fwd0", "wgrad0")}
+        r = sparse[-1]
+        sparse_backward = (float(r["build_columns_us"]) + float(r["sparse_wgrad_us"])) * 1e-6
+        total += float(r["sparse_us"]) * 1e-6 - sum(layer0.values())
+        backward += sparse_backward - layer0.get("wgrad0", 0.0)
     return total, backward
 
 
@@ -99,15 +117,18 @@ def calibrate_rest(scaling_rows, seed_sgemm):
     return opt, rest, step
 
 
-def predict(compute, backward, optimizer, nbytes, alpha, beta):
+def predict(compute, backward, optimizer, nbytes, alpha, beta, sharded=False):
+    """Per rank count: allreduce seconds, epoch seconds and efficiencies; with
+    sharded, the main efficiency and epoch are those of sharded Adam."""
     rows = []
     for p in RANKS:
         t_rab = allreduce_seconds(p, nbytes, alpha, beta)
         t_ring = allreduce_seconds(p, nbytes, alpha, beta, "ring")
         steps = math.ceil(SAMPLES / (BATCH * p))
+        step = compute - (optimizer * (1 - 1 / p) if sharded else 0.0) + t_rab
         rows.append(dict(p=p, global_batch=BATCH * p, steps=steps, allreduce=t_rab,
-                         epoch=steps * (compute + t_rab),
-                         efficiency=compute / (compute + t_rab),
+                         epoch=steps * step,
+                         efficiency=compute / step,
                          efficiency_ring=compute / (compute + t_ring),
                          efficiency_overlap=compute / (compute + max(0.0, t_rab - backward)),
                          efficiency_sharded=compute / (compute - optimizer * (1 - 1 / p) + t_rab)))
@@ -118,6 +139,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--allreduce", required=True, help="dpmnist-bench-allreduce --csv at 2 ranks")
     ap.add_argument("--sgemm", required=True, help="dpmnist-bench-sgemm --csv")
+    ap.add_argument("--shm-allreduce", help="dpmnist-bench-allreduce --shm --csv at 2 ranks "
+                    "(the node shared-memory sum); without it the shm rows use MPI_Allreduce's fit")
+    ap.add_argument("--first-layer", help="dpmnist-bench-first-layer --csv (hidden 128 and 1024): "
+                    "the sparse-input first layer's time replaces its sgemm calls")
     ap.add_argument("--scaling", help="launch/scaling.sh results.csv (calibration + measured points)")
     ap.add_argument("--stat", default="median", choices=["median", "avg", "min"],
                     help="allreduce latency statistic to fit (median: robust on a shared machine)")
@@ -146,20 +171,36 @@ def main():
     fitted = np.array([args.fit_min_bytes <= n <= args.fit_max_bytes for n in ar_n])
     sg_rows = read_csv(args.sgemm)
     scaling = read_csv(args.scaling) if args.scaling else []
+    first_layer = read_csv(args.first_layer) if args.first_layer else None
+    shm_fit = None
+    if args.shm_allreduce:
+        shm_rows = [r for r in read_csv(args.shm_allreduce) if int(r["ranks"]) == 2 and
+                    args.fit_min_bytes <= int(r["bytes"]) <= args.fit_max_bytes]
+        if len(shm_rows) < 2:
+            sys.exit(f"{args.shm_allreduce}: fewer than 2 rows at 2 ranks within the fit range")
+        shm_fit = fit_alpha_beta(shm_rows, args.stat)[:2]
 
-    seed_sg = sgemm_step(sg_rows, MODELS["seed"], BATCH)
+    seed_sg = sgemm_step(sg_rows, MODELS["seed"], BATCH, first_layer)
     if seed_sg is None:
         sys.exit(f"{args.sgemm}: no 784-128-10 rows at batch {BATCH}")
     calib = calibrate_rest(scaling, seed_sg[0]) if scaling else None
-    networks = {"IB HDR (assumed)": (args.ib_alpha_us * 1e-6, 1 / (args.ib_gbps * 1e9)),
-                "shared memory (measured)": (alpha, beta)}
+    # name -> (alpha, beta, sharded Adam)
+    networks = {"IB HDR (assumed)": (args.ib_alpha_us * 1e-6, 1 / (args.ib_gbps * 1e9), False)}
+    if shm_fit:
+        networks["node shm sum + ZeRO-1 (measured)"] = (shm_fit[0], shm_fit[1], True)
+    else:
+        networks["shared memory (measured)"] = (alpha, beta, False)
+    shm_key = list(networks)[1]
     out = []
     say = out.append
     say(f"Allreduce fit ({args.stat} latency, {len(ar_rows)} sizes of {args.fit_min_bytes} to "
         f"{args.fit_max_bytes} bytes at 2 ranks, least squares in relative error, "
         f"T = 2 alpha + n beta): alpha = {alpha * 1e6:.2f} us, beta = 1 / "
         f"({1 / beta / 1e9:.2f} GB/s).  Assumed cluster: alpha = {args.ib_alpha_us} us, "
-        f"beta = 1 / ({args.ib_gbps} GB/s).")
+        f"beta = 1 / ({args.ib_gbps} GB/s)."
+        + (f"  Node shared-memory sum (dpmnist-bench-allreduce --shm, same fit): alpha = "
+           f"{shm_fit[0] * 1e6:.2f} us, beta = 1 / ({1 / shm_fit[1] / 1e9:.2f} GB/s)."
+           if shm_fit else ""))
     say("")
     say("| message | bytes | measured us | fit us | fit / measured |")
     say("|---|---|---|---|---|")
@@ -174,12 +215,14 @@ def main():
     for key, hidden in MODELS.items():
         params = parameters(hidden)
         nbytes = 4 * (params + 1)  # the gradients and the trainer's control word
-        sg = sgemm_step(sg_rows, hidden, BATCH)
+        sg = sgemm_step(sg_rows, hidden, BATCH, first_layer)
         if sg is None:  # not benchmarked: the seed's sgemm rate on this model's flops
             per_sample = 2 * 2 * sum(i * o for i, o in zip([INPUTS] + hidden, hidden + [CLASSES]))
             rate = 2 * 2 * (INPUTS * 128 + 128 * CLASSES) / seed_sg[0]
             sg = (per_sample / rate, 0.5 * per_sample / rate)
             source = "sgemm: seed rate (not benchmarked)"
+        elif first_layer and any(int(r["hidden"]) == hidden[0] for r in first_layer):
+            source = "sgemm measured, first layer: sparse-input kernels measured"
         else:
             source = "sgemm measured"
         if calib:
@@ -203,8 +246,8 @@ def main():
                 head += ["IB eff. (ring)", "IB eff. (overlap bound)", "IB eff. (sharded Adam)"]
         say("| " + " | ".join(head) + " |")
         say("|" + "---|" * len(head))
-        per_net = {net: predict(compute, sg[1], opt, nbytes, a, b)
-                   for net, (a, b) in networks.items()}
+        per_net = {net: predict(compute, sg[1], opt, nbytes, a, b, sharded)
+                   for net, (a, b, sharded) in networks.items()}
         predictions[key] = dict(compute=compute, nets=per_net, hidden=hidden)
         for i, p in enumerate(RANKS):
             if p not in TABLE_RANKS:
@@ -228,7 +271,7 @@ def main():
         say(f"Measured (launch/scaling.sh, weak, seed): np=1 step {calib[2] * 1e3:.3f} ms "
             f"(model {predictions['seed']['compute'] * 1e3:.3f} ms by construction); "
             + "; ".join(f"np={r['np']} efficiency {100 * float(r['efficiency']):.0f}% (shm model "
-                        f"{100 * predictions['seed']['nets']['shared memory (measured)'][RANKS.index(int(r['np']))]['efficiency']:.0f}%)"
+                        f"{100 * predictions['seed']['nets'][shm_key][RANKS.index(int(r['np']))]['efficiency']:.0f}%)"
                         for r in compared) + " (oversubscribed runs are not modelled).")
         say("")
     text = "\n".join(out)
@@ -253,15 +296,20 @@ def plot(path, ar_n, ar_t, fitted, alpha, beta, networks, predictions, measured,
                 label="measured, outside the fit range")
     ax_a.loglog(sizes, (2 * alpha + sizes * beta) * 1e6, "k-", lw=1,
                 label=f"fit: alpha {alpha * 1e6:.1f} us, 1/beta {1 / beta / 1e9:.1f} GB/s")
-    a_ib, b_ib = networks["IB HDR (assumed)"]
+    a_ib, b_ib, _ = networks["IB HDR (assumed)"]
     ax_a.loglog(sizes, (2 * a_ib + sizes * b_ib) * 1e6, "b--", lw=1,
                 label="IB HDR assumed, 2 ranks")
+    for net, (a_net, b_net, _) in networks.items():
+        if net.startswith("node shm"):
+            ax_a.loglog(sizes, (2 * a_net + sizes * b_net) * 1e6, "g--", lw=1,
+                        label=f"node shm sum fit: alpha {a_net * 1e6:.1f} us, "
+                              f"1/beta {1 / b_net / 1e9:.1f} GB/s")
     for key, ls in (("seed", ":"), ("wide", "-.")):
         nbytes = 4 * (parameters(MODELS[key]) + 1)
         ax_a.axvline(nbytes, color="grey", ls=ls, lw=0.8, label=f"{key} gradient")
     ax_a.set_xlabel("message bytes")
     ax_a.set_ylabel("allreduce us")
-    ax_a.set_title("allreduce: measured and alpha-beta fit", fontsize=9)
+    ax_a.set_title("allreduce: measured (MPI) and alpha-beta fits", fontsize=9)
     ax_a.legend(fontsize=7)
     ax_a.grid(alpha=0.3, which="both")
     colors = {"seed": "tab:blue", "wide": "tab:red"}

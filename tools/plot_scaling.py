@@ -8,6 +8,8 @@ or epoch 1 alone for a one-epoch run. s/epoch is epoch_seconds (training only,
 evaluation excluded, max over ranks); the breakdown uses each phase's median
 over ranks (<phase>_median columns, else data/compute/comm_seconds).
 speedup = s/epoch at np=1 of the same mode / s/epoch; efficiency = speedup / np.
+When a (mode, np) ran several times (REPEATS), the run with the median s/epoch
+stands for it, and the table gives the range over the repeats.
 
   /usr/bin/python3 tools/plot_scaling.py runs/scaling/<date-time>
 
@@ -69,6 +71,23 @@ def summarise_run(run, study_dir):
     return r
 
 
+def median_runs(results):
+    """One result per (mode, np): the run with the median s/epoch, carrying the
+    number of repeats and the s/epoch range over them."""
+    groups = {}
+    for r in results:
+        groups.setdefault((r["mode"], r["np"]), []).append(r)
+    chosen = []
+    for key in sorted(groups):
+        runs = sorted(groups[key], key=lambda r: r["epoch_seconds"])
+        pick = dict(runs[(len(runs) - 1) // 2])
+        pick["repeats"] = len(runs)
+        pick["epoch_seconds_range"] = (f"{runs[0]['epoch_seconds']:.3f}-"
+                                       f"{runs[-1]['epoch_seconds']:.3f}")
+        chosen.append(pick)
+    return chosen
+
+
 def add_speedup(results):
     for mode in {r["mode"] for r in results}:
         base = [r for r in results if r["mode"] == mode and r["np"] == 1]
@@ -89,7 +108,7 @@ def write_results(results, path):
                 "efficiency", "test_acc", "test_loss", "train_loss", "train_acc"]
                + TIME_COLUMNS[2:]
                + [f"{p}_{s}" for p in phases for s in ("min", "median", "max")]
-               + ["other_seconds", "run_dir"])
+               + ["other_seconds", "repeats", "epoch_seconds_range", "run_dir"])
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(columns)
@@ -118,13 +137,18 @@ def markdown(results, study_dir):
                  f"weak scaling: {rows[0]['per_rank_batch']} samples per rank")
         phases = list(rows[0]["breakdown"].keys())
         lines += [f"## {title}", ""]
-        head = (["ranks", "global batch", "per-rank batch", "s/epoch", "samples/s", "speedup",
-                 "efficiency"] + [p for p in phases] + ["other", "eval", "test acc"])
+        repeated = any(r["repeats"] > 1 for r in rows)
+        head = (["ranks", "global batch", "per-rank batch", "s/epoch"]
+                + (["s/epoch range"] if repeated else [])
+                + ["samples/s", "speedup", "efficiency"] + [p for p in phases]
+                + ["other", "eval", "test acc"])
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in rows:
             cells = [f"{r['np']}{'*' if r['oversubscribed'] else ''}", str(r["global_batch"]),
-                     str(r["per_rank_batch"]), f"{r['epoch_seconds']:.3f}",
-                     f"{r['samples_per_second']:.0f}", f"{r['speedup']:.2f}x",
+                     str(r["per_rank_batch"]), f"{r['epoch_seconds']:.3f}"]
+            if repeated:
+                cells.append(f"{r['epoch_seconds_range']} ({r['repeats']} runs)")
+            cells += [f"{r['samples_per_second']:.0f}", f"{r['speedup']:.2f}x",
                      f"{100 * r['efficiency']:.0f}%"]
             for p in phases:
                 if p == "allreduce" and "allreduce_min" in r:
@@ -218,7 +242,7 @@ def main():
     runs = read_csv(os.path.join(study_dir, "runs.csv"))
     if not runs:
         sys.exit(f"{study_dir}/runs.csv lists no runs")
-    results = [summarise_run(run, study_dir) for run in runs]
+    results = median_runs([summarise_run(run, study_dir) for run in runs])
     add_speedup(results)
     write_results(results, os.path.join(study_dir, "results.csv"))
     with open(os.path.join(study_dir, "summary.md"), "w") as f:
