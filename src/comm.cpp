@@ -84,7 +84,7 @@ Comm Comm::split(int color, int key) const {
 }
 
 SharedFloats::SharedFloats(const Comm& node, std::size_t count)
-    : comm_(node.raw()), rank_(node.rank()), count_(count) {
+    : comm_(node.raw()), rank_(node.rank()) {
   float* base = nullptr;
   MPI_Info info;
   MPI_Info_create(&info);
@@ -97,11 +97,15 @@ SharedFloats::SharedFloats(const Comm& node, std::size_t count)
   check_mpi(code, "MPI_Win_allocate_shared");
   bases_.resize(static_cast<std::size_t>(node.size()));
   for (int r = 0; r < node.size(); ++r) {
-    MPI_Aint size = 0;
+    MPI_Aint size = 0;  // may be rounded up to pages: the counts come from the owners
     int unit = 0;
     check_mpi(MPI_Win_shared_query(window_, r, &size, &unit, &bases_[static_cast<std::size_t>(r)]),
               "MPI_Win_shared_query");
   }
+  const double mine = static_cast<double>(count);
+  std::vector<double> counts(bases_.size());
+  node.allgather(std::span<const double>(&mine, 1), counts);
+  for (double c : counts) counts_.push_back(static_cast<std::size_t>(c));
   // One passive epoch for the window's life; fence() orders the accesses.
   check_mpi(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_), "MPI_Win_lock_all");
   std::fill_n(base, count, 0.0f);
@@ -117,7 +121,8 @@ SharedFloats::~SharedFloats() {
 std::span<float> SharedFloats::of(int node_rank) const {
   require(node_rank >= 0 && static_cast<std::size_t>(node_rank) < bases_.size(),
           "SharedFloats: node rank ", node_rank, " outside [0,", bases_.size(), ")");
-  return {bases_[static_cast<std::size_t>(node_rank)], count_};
+  const auto q = static_cast<std::size_t>(node_rank);
+  return {bases_[q], counts_[q]};
 }
 
 void SharedFloats::fence() const {

@@ -91,8 +91,9 @@ class Comm {
 };
 
 // Floats shared by the ranks of one node through an MPI-3 shared-memory
-// window: every rank owns `count` of them and reads or writes any peer's as
-// plain memory, with fence() between one rank's writes and another's reads.
+// window: every rank owns `count` of them (its own count; they may differ)
+// and reads or writes any peer's as plain memory, with fence() between one
+// rank's writes and another's reads.
 // Not for ranks on different nodes (build it on Comm::split_by_node()).
 class SharedFloats {
  public:
@@ -111,8 +112,8 @@ class SharedFloats {
   MPI_Comm comm_;
   MPI_Win window_ = MPI_WIN_NULL;
   int rank_ = 0;
-  std::size_t count_;
-  std::vector<float*> bases_;  // [node size] each rank's floats in this address space
+  std::vector<float*> bases_;         // [node size] each rank's floats in this address space
+  std::vector<std::size_t> counts_;  // [node size] how many each rank owns
 };
 
 }  // namespace dpmnist
