@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ranks=${RANKS:-1 2 3 4}
 out=runs/seed-table
-cores=$(nproc)
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 for np in $ranks; do
   bash launch/train.sh "$np" --config configs/seed.ini --data data/mnist.h5 --out "$out/np$np" \
     --output.progress_seconds 0 > "$out-np$np.log" 2>&1 || { cat "$out-np$np.log"; exit 1; }

@@ -33,7 +33,7 @@ for c in $CONNECTIONS; do
   [ "$c" -le "$THREADS" ] || { echo "CONNECTIONS $c > THREADS $THREADS: keep-alive connections beyond the pool wait" >&2; exit 1; }
 done
 
-echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -r)"
+echo "machine: $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(uname -r)"
 start_server "$work/server.log" --checkpoint "$checkpoint" --threads "$THREADS"
 head -1 "$work/server.log"
 echo "image: $image ($(stat -c %s "$image") bytes), $SECONDS_EACH s per row, server --threads $THREADS"

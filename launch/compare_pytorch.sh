@@ -32,7 +32,7 @@ run() {  # name, command...: runs it with its output in $out/name.log
   "$@" > "$out/$name.log" 2>&1 || { cat "$out/$name.log" >&2; echo "[compare] $name failed" >&2; exit 1; }
 }
 
-echo "[compare] $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; $epochs epochs each; into $out"
+echo "[compare] $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; $epochs epochs each; into $out"
 for np in 1 2; do
   run dpmnist-np$np bash launch/train.sh "$np" --config "$config" --data "$data" \
     --out "$out/dpmnist-np$np" --train.epochs="$epochs" --output.progress_seconds=0
@@ -43,7 +43,7 @@ run dpmnist-plain-np2 bash launch/train.sh 2 --config "$config" --data "$data" \
 run pytorch-np1 $py bench/pytorch_peer.py --data "$data" --epochs "$epochs" --np 1 --json "$out/pytorch-np1.json"
 run pytorch-ddp-np2 $py bench/pytorch_peer.py --data "$data" --epochs "$epochs" --np 2 --json "$out/pytorch-ddp-np2.json"
 
-$py - "$out" "$(lscpu | sed -n 's/^Model name: *//p')" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF' | tee "$out/table.md"
+$py - "$out" "$(lscpu | sed -n 's/^Model name: *//p')" "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF' | tee "$out/table.md"
 import csv, json, sys
 out, cpu, cores, load = sys.argv[1:5]
 

@@ -32,7 +32,7 @@ modes=${MODES:-strong weak}
 data=${DATA:-data/mnist.h5}
 config=${CONFIG:-configs/seed.ini}
 out=${OUT:-runs/scaling/$(date +%Y%m%d-%H%M%S)}
-cores=$(nproc)
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 [ -x build/bin/dpmnist-train ] || { echo "[scaling] build/bin/dpmnist-train missing: run  bash tools/build.sh" >&2; exit 1; }
 [ -f "$data" ] || { echo "[scaling] $data missing: run  bash launch/seed.sh" >&2; exit 1; }
 

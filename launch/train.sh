@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { sed -n '2,7p' "$0"; exit 2; }
 np=$1; shift
-cores=$(nproc)
+# nproc obeys OMP_NUM_THREADS, which HPC shells often export as 1: count the cores.
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
 args=(-np "$np")
 if [ "$np" -gt "$cores" ]; then
   echo "[launch] $np ranks on $cores cores: oversubscribed (timings will not scale)" >&2

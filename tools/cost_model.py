@@ -23,6 +23,14 @@ Model (stated in full in docs/scaling.md):
   + the rest (data gather, bias, ReLU, softmax: proportional to the
   activations touched per sample). Sharded Adam (ZeRO-1; gradient_sync = shm
   and sharded): step(p) = compute - optimizer (1 - 1/p) + T(p, n).
+  Node shared-memory sum (NodeSum): two fences (alpha each, a barrier: half
+  the smallest message's measured time) and each rank reading its peers'
+  parts of its slice and copying their slices back, 2 (p-1)/p n bytes at the
+  rate measured for exactly this gradient at 2 ranks (the rate falls once the
+  buffers leave the caches, so one line over all sizes would not fit):
+  T(p, n) = 2 log2(p) alpha + 2 (p-1)/p n beta(n), beta(n) = (T2(n) - 2 alpha) / n.
+  It assumes every core keeps that rate: a real node's shared memory
+  bandwidth caps it sooner.
   efficiency(p) = compute / step(p) (weak scaling: the per-rank work is fixed);
   epoch(p) = ceil(56000 / (32 p)) step(p). "overlap bound": the allreduce
   hidden behind the backward sgemm, step = compute + max(0, T - backward).
@@ -117,6 +125,19 @@ def calibrate_rest(scaling_rows, seed_sgemm):
     return opt, rest, step
 
 
+def shm_rate(rows, nbytes, stat):
+    """(alpha, beta) of the node shared-memory sum for a message of nbytes, from
+    dpmnist-bench-allreduce --shm rows at 2 ranks: alpha from the smallest
+    message, beta from the row of exactly nbytes."""
+    smallest = min(rows, key=lambda r: int(r["bytes"]))
+    alpha = float(smallest[f"{stat}_us"]) * 1e-6 / 2
+    exact = [r for r in rows if int(r["bytes"]) == nbytes]
+    if not exact:
+        sys.exit(f"--shm-allreduce has no row of {nbytes} bytes (run the bench with its model sizes)")
+    t2 = float(exact[0][f"{stat}_us"]) * 1e-6
+    return alpha, max(t2 - 2 * alpha, 0.0) / nbytes
+
+
 def predict(compute, backward, optimizer, nbytes, alpha, beta, sharded=False):
     """Per rank count: allreduce seconds, epoch seconds and efficiencies; with
     sharded, the main efficiency and epoch are those of sharded Adam."""
@@ -172,35 +193,43 @@ def main():
     sg_rows = read_csv(args.sgemm)
     scaling = read_csv(args.scaling) if args.scaling else []
     first_layer = read_csv(args.first_layer) if args.first_layer else None
-    shm_fit = None
+    shm_rows = None
     if args.shm_allreduce:
-        shm_rows = [r for r in read_csv(args.shm_allreduce) if int(r["ranks"]) == 2 and
-                    args.fit_min_bytes <= int(r["bytes"]) <= args.fit_max_bytes]
-        if len(shm_rows) < 2:
-            sys.exit(f"{args.shm_allreduce}: fewer than 2 rows at 2 ranks within the fit range")
-        shm_fit = fit_alpha_beta(shm_rows, args.stat)[:2]
+        shm_rows = [r for r in read_csv(args.shm_allreduce) if int(r["ranks"]) == 2]
+        if not shm_rows:
+            sys.exit(f"{args.shm_allreduce}: no rows at 2 ranks")
 
     seed_sg = sgemm_step(sg_rows, MODELS["seed"], BATCH, first_layer)
     if seed_sg is None:
         sys.exit(f"{args.sgemm}: no 784-128-10 rows at batch {BATCH}")
     calib = calibrate_rest(scaling, seed_sg[0]) if scaling else None
     # name -> (alpha, beta, sharded Adam)
+    # name -> (alpha, beta, sharded Adam), or a function of the message size
     networks = {"IB HDR (assumed)": (args.ib_alpha_us * 1e-6, 1 / (args.ib_gbps * 1e9), False)}
-    if shm_fit:
-        networks["node shm sum + ZeRO-1 (measured)"] = (shm_fit[0], shm_fit[1], True)
+    if shm_rows:
+        networks["node shm sum + ZeRO-1 (measured)"] = (
+            lambda nbytes: (*shm_rate(shm_rows, nbytes, args.stat), True))
     else:
         networks["shared memory (measured)"] = (alpha, beta, False)
     shm_key = list(networks)[1]
+
+    def network_at(net, nbytes):
+        value = networks[net]
+        return value(nbytes) if callable(value) else value
     out = []
     say = out.append
     say(f"Allreduce fit ({args.stat} latency, {len(ar_rows)} sizes of {args.fit_min_bytes} to "
         f"{args.fit_max_bytes} bytes at 2 ranks, least squares in relative error, "
         f"T = 2 alpha + n beta): alpha = {alpha * 1e6:.2f} us, beta = 1 / "
         f"({1 / beta / 1e9:.2f} GB/s).  Assumed cluster: alpha = {args.ib_alpha_us} us, "
-        f"beta = 1 / ({args.ib_gbps} GB/s)."
-        + (f"  Node shared-memory sum (dpmnist-bench-allreduce --shm, same fit): alpha = "
-           f"{shm_fit[0] * 1e6:.2f} us, beta = 1 / ({1 / shm_fit[1] / 1e9:.2f} GB/s)."
-           if shm_fit else ""))
+        f"beta = 1 / ({args.ib_gbps} GB/s).")
+    if shm_rows:
+        say("")
+        say("Node shared-memory sum (dpmnist-bench-allreduce --shm, 2 ranks), per gradient: "
+            + "; ".join(f"{key} ({4 * (parameters(h) + 1):,} bytes): alpha "
+                        f"{shm_rate(shm_rows, 4 * (parameters(h) + 1), args.stat)[0] * 1e6:.2f} us, "
+                        f"1/beta {1 / shm_rate(shm_rows, 4 * (parameters(h) + 1), args.stat)[1] / 1e9:.2f} GB/s"
+                        for key, h in MODELS.items()) + ".")
     say("")
     say("| message | bytes | measured us | fit us | fit / measured |")
     say("|---|---|---|---|---|")
@@ -246,8 +275,8 @@ def main():
                 head += ["IB eff. (ring)", "IB eff. (overlap bound)", "IB eff. (sharded Adam)"]
         say("| " + " | ".join(head) + " |")
         say("|" + "---|" * len(head))
-        per_net = {net: predict(compute, sg[1], opt, nbytes, a, b, sharded)
-                   for net, (a, b, sharded) in networks.items()}
+        per_net = {net: predict(compute, sg[1], opt, nbytes, *network_at(net, nbytes))
+                   for net in networks}
         predictions[key] = dict(compute=compute, nets=per_net, hidden=hidden)
         for i, p in enumerate(RANKS):
             if p not in TABLE_RANKS:
@@ -280,11 +309,16 @@ def main():
         with open(args.md, "w") as f:
             f.write(text + "\n")
     if args.png:
+        shm_points = None
+        if shm_rows:
+            shm_points = (np.array([float(r["bytes"]) for r in shm_rows]),
+                          np.array([float(r[f"{args.stat}_us"]) * 1e-6 for r in shm_rows]))
         plot(args.png, ar_n, ar_t, fitted, alpha, beta, networks, predictions, measured,
-             args.stat)
+             args.stat, shm_points)
 
 
-def plot(path, ar_n, ar_t, fitted, alpha, beta, networks, predictions, measured, stat):
+def plot(path, ar_n, ar_t, fitted, alpha, beta, networks, predictions, measured, stat,
+         shm_points=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -296,14 +330,12 @@ def plot(path, ar_n, ar_t, fitted, alpha, beta, networks, predictions, measured,
                 label="measured, outside the fit range")
     ax_a.loglog(sizes, (2 * alpha + sizes * beta) * 1e6, "k-", lw=1,
                 label=f"fit: alpha {alpha * 1e6:.1f} us, 1/beta {1 / beta / 1e9:.1f} GB/s")
-    a_ib, b_ib, _ = networks["IB HDR (assumed)"]
+    a_ib, b_ib, _ = networks["IB HDR (assumed)"]  # a tuple, not a function of size
     ax_a.loglog(sizes, (2 * a_ib + sizes * b_ib) * 1e6, "b--", lw=1,
                 label="IB HDR assumed, 2 ranks")
-    for net, (a_net, b_net, _) in networks.items():
-        if net.startswith("node shm"):
-            ax_a.loglog(sizes, (2 * a_net + sizes * b_net) * 1e6, "g--", lw=1,
-                        label=f"node shm sum fit: alpha {a_net * 1e6:.1f} us, "
-                              f"1/beta {1 / b_net / 1e9:.1f} GB/s")
+    if shm_points is not None:
+        ax_a.loglog(shm_points[0], shm_points[1] * 1e6, "g^", ms=4,
+                    label="node shm sum (NodeSum), measured, 2 ranks")
     for key, ls in (("seed", ":"), ("wide", "-.")):
         nbytes = 4 * (parameters(MODELS[key]) + 1)
         ax_a.axvline(nbytes, color="grey", ls=ls, lw=0.8, label=f"{key} gradient")
@@ -339,7 +371,7 @@ def plot(path, ar_n, ar_t, fitted, alpha, beta, networks, predictions, measured,
         ax.set_xticks(RANKS, [str(p) for p in RANKS], fontsize=7)
     ax_e.set_ylim(0, 1.05)
     ax_e.set_ylabel("parallel efficiency (weak)")
-    ax_e.set_title("predicted efficiency (solid: IB HDR, dashed: measured shm)", fontsize=9)
+    ax_e.set_title("predicted efficiency (solid: IB HDR, dashed: node shm sum)", fontsize=9)
     ax_e.legend(fontsize=7)
     ax_t.set_yscale("log")
     ax_t.set_ylabel("seconds per epoch (56,000 samples)")
