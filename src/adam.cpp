@@ -32,25 +32,14 @@ __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) vo
 void Adam::step(std::span<float> params, std::span<const float> grads) {
   require(params.size() == m_.size() && grads.size() == m_.size(), "adam: ", params.size(),
           " params and ", grads.size(), " grads for an optimizer of ", m_.size());
-  begin_step();
-  update(0, params, grads);
-}
-
-void Adam::begin_step() {
   ++step_;
   const double t = static_cast<double>(step_);
   // Bias corrections in double: 1 - 0.999^t loses digits in float for small t.
-  correction1_ = static_cast<float>(1.0 / (1.0 - std::pow(double{settings_.beta1}, t)));
-  correction2_ = static_cast<float>(1.0 / (1.0 - std::pow(double{settings_.beta2}, t)));
-}
-
-void Adam::update(std::size_t offset, std::span<float> params, std::span<const float> grads) {
-  require(step_ > 0 && params.size() == grads.size() && offset + params.size() <= m_.size(),
-          "adam update: ", params.size(), " params and ", grads.size(), " grads at offset ",
-          offset, " of an optimizer of ", m_.size(), step_ > 0 ? "" : " before begin_step()");
-  adam_update(params.data(), m_.data() + offset, v_.data() + offset, grads.data(), params.size(),
-              settings_.beta1, settings_.beta2, settings_.learning_rate, settings_.epsilon,
-              correction1_, correction2_, settings_.weight_decay);
+  const auto correction1 = static_cast<float>(1.0 / (1.0 - std::pow(double{settings_.beta1}, t)));
+  const auto correction2 = static_cast<float>(1.0 / (1.0 - std::pow(double{settings_.beta2}, t)));
+  adam_update(params.data(), m_.data(), v_.data(), grads.data(), m_.size(), settings_.beta1,
+              settings_.beta2, settings_.learning_rate, settings_.epsilon, correction1, correction2,
+              settings_.weight_decay);
 }
 
 void Adam::restore(std::span<const float> m, std::span<const float> v, std::int64_t step) {

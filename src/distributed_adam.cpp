@@ -119,27 +119,22 @@ bool DistributedAdam::step_shm(std::span<float> params, std::span<float> grads_a
   require(grads_and_control.data() == shm_->buffer().data(),
           "DistributedAdam (shm): the network's gradients are not in gradient_buffer(); ",
           "call Network::bind_gradients(optimizer.gradient_buffer()) first");
-  const std::size_t n = slice_.size();
-  if (shm_->node().size() == 1 && shm_->cross().size() == 1) {  // alone: nothing to sum
-    const auto start = Clock::now();
-    adam_.step(params.first(n), grads_and_control.first(n));
-    optimizer_seconds += seconds_since(start);
-    return grads_and_control[n] > 0.0f;
-  }
-  // Adam takes each block of the sum while it is in L1 (one pass over the
-  // summed gradient instead of two); the fused loop's time is split between
-  // the phases by Adam's own clock.
+  const bool alone = shm_->node().size() == 1 && shm_->cross().size() == 1;
   auto start = Clock::now();
-  double adam_seconds = 0;
-  adam_.begin_step();
-  shm_->reduce(reduced_, [&](std::size_t offset, std::span<const float> block) {
-    const auto adam_start = Clock::now();
-    adam_.update(offset, params.subspan(slice_.begin + offset, block.size()), block);
-    adam_seconds += seconds_since(adam_start);
-  });
-  comm_seconds += seconds_since(start) - adam_seconds;
-  optimizer_seconds += adam_seconds;
-  const bool stop = reduced_[n] > 0.0f;
+  // The slice's summed gradient, then the summed control word; a rank alone
+  // has them already.
+  std::span<const float> summed = grads_and_control;
+  if (!alone) {
+    shm_->reduce(reduced_);
+    summed = reduced_;
+  }
+  comm_seconds += seconds_since(start);
+
+  start = Clock::now();
+  const std::size_t n = slice_.size();
+  adam_.step(params.subspan(slice_.begin, n), summed.first(n));
+  optimizer_seconds += seconds_since(start);
+  const bool stop = summed[n] > 0.0f;
   if (shm_->node().size() > 1) {
     start = Clock::now();
     shm_->allgather(params);

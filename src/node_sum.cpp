@@ -40,38 +40,20 @@ NodeSum::NodeSum(const Comm& world, Comm node, std::size_t count, std::size_t ta
 }
 
 void NodeSum::reduce(std::span<float> sum) {
-  reduce(sum, {});
-}
-
-void NodeSum::reduce(std::span<float> sum,
-                     const std::function<void(std::size_t, std::span<const float>)>& consume) {
   const Range mine = slice();
   const std::size_t n = mine.size(), body = count_ - tail_;
   require(sum.size() == n + tail_, "NodeSum::reduce: room for ", sum.size(), " floats, need ",
           n + tail_);
   buffers_.fence();  // every peer's addend is complete
-  // Blocks of 16 KiB, each element summed in rank order (the same on every
-  // node), so that a consumer reads each block from L1.
-  constexpr std::size_t kBlock = 4096;
-  const bool alone = cross_->size() == 1;
   float* out = sum.data();
-  for (std::size_t b0 = 0; b0 < n; b0 += kBlock) {
-    const std::size_t b1 = std::min(n, b0 + kBlock);
-    const float* first = buffers_.of(0).data() + mine.begin;
-    std::copy(first + b0, first + b1, out + b0);
-    for (int q = 1; q < node_.size(); ++q) {
-      const float* peer = buffers_.of(q).data() + mine.begin;
-      for (std::size_t i = b0; i < b1; ++i) out[i] += peer[i];
-    }
-    if (consume && alone) consume(b0, std::span<const float>(out + b0, b1 - b0));
+  std::copy_n(buffers_.of(0).data() + mine.begin, n, out);
+  std::copy_n(buffers_.of(0).data() + body, tail_, out + n);
+  for (int q = 1; q < node_.size(); ++q) {
+    const float* peer = buffers_.of(q).data();
+    for (std::size_t i = 0; i < n; ++i) out[i] += peer[mine.begin + i];
+    for (std::size_t t = 0; t < tail_; ++t) out[n + t] += peer[body + t];
   }
-  for (std::size_t t = 0; t < tail_; ++t) {
-    out[n + t] = buffers_.of(0)[body + t];
-    for (int q = 1; q < node_.size(); ++q) out[n + t] += buffers_.of(q)[body + t];
-  }
-  if (alone) return;
-  cross_->allreduce_sum(sum);
-  if (consume) consume(0, sum.first(n));
+  if (cross_->size() > 1) cross_->allreduce_sum(sum);
 }
 
 void NodeSum::allgather(std::span<float> values) {

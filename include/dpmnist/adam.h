@@ -26,12 +26,6 @@ class Adam {
   //   m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
   //   p -= lr * ((m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) + weight_decay * p)
   void step(std::span<float> params, std::span<const float> grads);
-  // The same step in pieces, for gradients that arrive block by block (still
-  // in cache): begin_step() once, then update() over disjoint blocks that
-  // cover [0, P). Bitwise the same as step().
-  void begin_step();
-  // params [n] in/out, grads [n] in: parameters [offset, offset + n).
-  void update(std::size_t offset, std::span<float> params, std::span<const float> grads);
 
   std::int64_t step_count() const { return step_; }
   std::span<const float> first_moment() const { return m_; }
@@ -45,7 +39,6 @@ class Adam {
   AdamSettings settings_;
   std::vector<float> m_, v_;
   std::int64_t step_ = 0;
-  float correction1_ = 1, correction2_ = 1;  // 1 / (1 - beta^t) of the current step
 };
 
 }  // namespace dpmnist

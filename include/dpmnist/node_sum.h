@@ -8,7 +8,6 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <optional>
 #include <span>
 #include <vector>
@@ -41,12 +40,6 @@ class NodeSum {
   // summed in rank order, then the tails summed. Collective; buffers must
   // not change until the next allgather.
   void reduce(std::span<float> sum);
-  // The same, handing consume(offset, block) consecutive blocks of the
-  // slice's sum (offsets into the slice) as soon as each is final: on a
-  // single node each block is summed and consumed while it is in L1. With
-  // several nodes, one block, the whole slice, after the cross-node sum.
-  void reduce(std::span<float> sum,
-              const std::function<void(std::size_t, std::span<const float>)>& consume);
   // values [count - tail] in/out: every rank's slice of values, written by
   // its owner, reaches every rank (nodes hold identical slices). Collective.
   void allgather(std::span<float> values);

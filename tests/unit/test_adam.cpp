@@ -102,32 +102,3 @@ TEST(Adam, VectorisedUpdateIsBitwiseEqualToScalarFloatCode) {
     for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(params[i], p[i]) << "step " << t << " i " << i;
   }
 }
-
-// The shm optimizer feeds Adam one block of summed gradients at a time.
-TEST(Adam, StepInBlocksIsBitwiseTheWholeStep) {
-  const std::size_t n = 1000;
-  std::vector<float> whole(n), pieces(n), grads(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    whole[i] = pieces[i] = std::sin(static_cast<float>(i));
-    grads[i] = std::cos(static_cast<float>(3 * i)) * 0.01f;
-  }
-  AdamSettings settings;
-  settings.weight_decay = 0.01f;
-  Adam a(n, settings), b(n, settings);
-  for (int step = 0; step < 3; ++step) {
-    a.step(whole, grads);
-    b.begin_step();
-    for (auto [begin, end] : {std::pair<std::size_t, std::size_t>{0, 1}, {1, 400}, {400, 1000}}) {
-      b.update(begin, std::span<float>(pieces).subspan(begin, end - begin),
-               std::span<const float>(grads).subspan(begin, end - begin));
-    }
-  }
-  EXPECT_EQ(whole, pieces);
-  EXPECT_EQ(a.step_count(), b.step_count());
-  Adam fresh(n, settings);
-  EXPECT_THROW(fresh.update(0, pieces, grads), std::exception);  // before begin_step
-  b.begin_step();
-  EXPECT_THROW(b.update(900, std::span<float>(pieces).first(200),
-                        std::span<const float>(grads).first(200)),
-               std::exception);  // past the end
-}
