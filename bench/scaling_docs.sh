@@ -7,7 +7,7 @@
 #   first_layer.{txt,csv}     dpmnist-bench-first-layer, hidden 128 and 1024
 #   scaling_*                 launch/scaling.sh 4 (REPEATS=5: median of 5 interleaved runs)
 #   sync_modes.md             bench/sync_modes.sh (5 interleaved rounds)
-#   compare_pytorch.md        launch/compare_pytorch.sh
+#   compare_pytorch.md        launch/compare_pytorch.sh (REPEATS=3: median of 3 interleaved runs)
 #   cost_model.{md,png}       tools/cost_model.py over all of the above
 #   machine.txt               CPU, MPI, date, load average
 # Needs the build, data/mnist.h5 (bash launch/seed.sh) and the analysis and
@@ -68,7 +68,7 @@ cp "$study/breakdown.png" "$out/breakdown.png"
 step "gradient paths at 2 ranks"
 ROUNDS=5 bash bench/sync_modes.sh > "$out/sync_modes.md"
 step "PyTorch comparison"
-OUT=runs/compare/docs-$(date +%Y%m%d-%H%M%S) bash launch/compare_pytorch.sh | sed -n '/^machine:/,$p' \
+REPEATS=3 OUT=runs/compare/docs-$(date +%Y%m%d-%H%M%S) bash launch/compare_pytorch.sh | sed -n '/^machine:/,$p' \
   | grep -v '^\[compare\]' > "$out/compare_pytorch.md"
 step "cost model"
 $py tools/cost_model.py --allreduce "$out/allreduce_np2.csv" --shm-allreduce "$out/shm_sum_np2.csv" \

@@ -6,13 +6,17 @@
 # bench/pytorch_peer.py single-process and DDP over gloo at np = 2; prints the
 # ratio table (s/epoch of training, evaluation excluded, mean of epochs 2..E;
 # final test accuracy; how many times faster dpmnist is).
-#   launch/compare_pytorch.sh                EPOCHS=2 launch/compare_pytorch.sh
+# REPEATS=R (default 1) runs the whole set R times, interleaved, and each row
+# is the run with the median s/epoch (this VM's speed changes for minutes at
+# a time; interleaving lets every system meet the same periods).
+#   launch/compare_pytorch.sh                EPOCHS=2 REPEATS=3 launch/compare_pytorch.sh
 # Needs Debian's python3-torch and python3-h5py (bash tools/install_deps.sh --torch).
 # Files: runs/compare/<date-time>/ (metrics.csv per dpmnist run, JSON per
 # PyTorch run, logs, table.md); OUT=DIR picks another directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 epochs=${EPOCHS:-5}
+repeats=${REPEATS:-1}
 data=${DATA:-data/mnist.h5}
 config=${CONFIG:-configs/seed.ini}
 out=${OUT:-runs/compare/$(date +%Y%m%d-%H%M%S)}
@@ -33,45 +37,64 @@ run() {  # name, command...: runs it with its output in $out/name.log
 }
 
 echo "[compare] $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; $epochs epochs each; into $out"
-for np in 1 2; do
-  run dpmnist-np$np bash launch/train.sh "$np" --config "$config" --data "$data" \
-    --out "$out/dpmnist-np$np" --train.epochs="$epochs" --output.progress_seconds=0
+for r in $(seq "$repeats"); do
+  for np in 1 2; do
+    run dpmnist-np$np-r$r bash launch/train.sh "$np" --config "$config" --data "$data" \
+      --out "$out/dpmnist-np$np-r$r" --train.epochs="$epochs" --output.progress_seconds=0
+  done
+  run dpmnist-plain-np2-r$r bash launch/train.sh 2 --config "$config" --data "$data" \
+    --out "$out/dpmnist-plain-np2-r$r" --train.epochs="$epochs" --output.progress_seconds=0 \
+    --model.sparse_input_max_density=0 --train.gradient_sync=allreduce --train.overlap=false
+  run pytorch-np1-r$r $py bench/pytorch_peer.py --data "$data" --epochs "$epochs" --np 1 \
+    --json "$out/pytorch-np1-r$r.json"
+  run pytorch-ddp-np2-r$r $py bench/pytorch_peer.py --data "$data" --epochs "$epochs" --np 2 \
+    --json "$out/pytorch-ddp-np2-r$r.json"
 done
-run dpmnist-plain-np2 bash launch/train.sh 2 --config "$config" --data "$data" \
-  --out "$out/dpmnist-plain-np2" --train.epochs="$epochs" --output.progress_seconds=0 \
-  --model.sparse_input_max_density=0 --train.gradient_sync=allreduce --train.overlap=false
-run pytorch-np1 $py bench/pytorch_peer.py --data "$data" --epochs "$epochs" --np 1 --json "$out/pytorch-np1.json"
-run pytorch-ddp-np2 $py bench/pytorch_peer.py --data "$data" --epochs "$epochs" --np 2 --json "$out/pytorch-ddp-np2.json"
 
-$py - "$out" "$(lscpu | sed -n 's/^Model name: *//p')" "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'EOF' | tee "$out/table.md"
+$py - "$out" "$(lscpu | sed -n 's/^Model name: *//p')" "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$repeats" <<'EOF' | tee "$out/table.md"
 import csv, json, sys
-out, cpu, cores, load = sys.argv[1:5]
+out, cpu, cores, load, repeats = sys.argv[1:6]
+repeats = int(repeats)
+
+def median_of(runs):
+    runs = sorted(runs, key=lambda r: r["seconds"])
+    pick = dict(runs[(len(runs) - 1) // 2])
+    pick["range"] = f"{runs[0]['seconds']:.3f}-{runs[-1]['seconds']:.3f}"
+    return pick
 
 def dpmnist(np_, name=None, label="dpmnist"):
-    with open(f"{out}/{name or f'dpmnist-np{np_}'}/metrics.csv") as f:
-        rows = list(csv.DictReader(f))
-    timed = rows[1:] if len(rows) > 1 else rows
-    return dict(system=label, procs=np_,
-                seconds=sum(float(r["epoch_seconds"]) for r in timed) / len(timed),
-                acc=float(rows[-1]["test_acc"]), epochs=(timed[0]["epoch"], timed[-1]["epoch"]))
+    runs = []
+    for r in range(1, repeats + 1):
+        with open(f"{out}/{name or f'dpmnist-np{np_}'}-r{r}/metrics.csv") as f:
+            rows = list(csv.DictReader(f))
+        timed = rows[1:] if len(rows) > 1 else rows
+        runs.append(dict(system=label, procs=np_,
+                         seconds=sum(float(x["epoch_seconds"]) for x in timed) / len(timed),
+                         acc=float(rows[-1]["test_acc"]),
+                         epochs=(timed[0]["epoch"], timed[-1]["epoch"])))
+    return median_of(runs)
 
 def pytorch(name, label):
-    with open(f"{out}/{name}.json") as f:
-        s = json.load(f)
-    return dict(system=label, procs=s["world_size"], seconds=s["mean_train_seconds"],
-                acc=s["test_acc"], torch=s["torch_version"])
+    runs = []
+    for r in range(1, repeats + 1):
+        with open(f"{out}/{name}-r{r}.json") as f:
+            s = json.load(f)
+        runs.append(dict(system=label, procs=s["world_size"], seconds=s["mean_train_seconds"],
+                         acc=s["test_acc"], torch=s["torch_version"]))
+    return median_of(runs)
 
 d1, d2 = dpmnist(1), dpmnist(2)
 dp = dpmnist(2, "dpmnist-plain-np2", "dpmnist, plain paths (dense sgemm, MPI_Allreduce)")
+tail = f", median of {repeats} interleaved runs (range in the table)" if repeats > 1 else ""
 p1 = pytorch("pytorch-np1", "PyTorch single process")
 p2 = pytorch("pytorch-ddp-np2", "PyTorch DDP (gloo)")
 print(f"machine: {cpu}, {cores} cores; torch {p1['torch']}; load average at end {load}")
 print(f"s/epoch: training only (evaluation excluded), mean of epochs {d1['epochs'][0]}..{d1['epochs'][1]}, "
-      "max over ranks/processes\n")
-print("| system | processes | s/epoch | test accuracy | dpmnist np=1 is faster by | dpmnist np=2 is faster by |")
-print("|---|---|---|---|---|---|")
+      f"max over ranks/processes{tail}\n")
+print("| system | processes | s/epoch | range | test accuracy | dpmnist np=1 is faster by | dpmnist np=2 is faster by |")
+print("|---|---|---|---|---|---|---|")
 for r in (d1, d2, dp, p1, p2):
-    print(f"| {r['system']} | {r['procs']} | {r['seconds']:.3f} | {100 * r['acc']:.2f}% | "
+    print(f"| {r['system']} | {r['procs']} | {r['seconds']:.3f} | {r['range']} | {100 * r['acc']:.2f}% | "
           f"{r['seconds'] / d1['seconds']:.2f}x | {r['seconds'] / d2['seconds']:.2f}x |")
 print()
 print(f"dpmnist np=2 vs PyTorch single process: {p1['seconds'] / d2['seconds']:.1f}x faster, "
