@@ -7,8 +7,9 @@
 # ratio table (s/epoch of training, evaluation excluded, mean of epochs 2..E;
 # final test accuracy; how many times faster dpmnist is).
 # REPEATS=R (default 1) runs the whole set R times, interleaved, and each row
-# is the run with the median s/epoch (this VM's speed changes for minutes at
-# a time; interleaving lets every system meet the same periods).
+# is the run with the median s/epoch (PICK=min: the fastest) (this VM's speed
+# changes for minutes at a time; interleaving lets every system meet the
+# same periods).
 #   launch/compare_pytorch.sh                EPOCHS=2 REPEATS=3 launch/compare_pytorch.sh
 # Needs Debian's python3-torch and python3-h5py (bash tools/install_deps.sh --torch).
 # Files: runs/compare/<date-time>/ (metrics.csv per dpmnist run, JSON per
@@ -51,16 +52,16 @@ for r in $(seq "$repeats"); do
     --json "$out/pytorch-ddp-np2-r$r.json"
 done
 
-$py - "$out" "$(lscpu | sed -n 's/^Model name: *//p')" "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$repeats" <<'EOF' | tee "$out/table.md"
+$py - "$out" "$(lscpu | sed -n 's/^Model name: *//p')" "$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)" "$repeats" "${PICK:-median}" <<'EOF' | tee "$out/table.md"
 import csv, json, sys
-out, cpu, cores, load, repeats = sys.argv[1:6]
+out, cpu, cores, load, repeats, pick = sys.argv[1:7]
 repeats = int(repeats)
 
 def median_of(runs):
     runs = sorted(runs, key=lambda r: r["seconds"])
-    pick = dict(runs[(len(runs) - 1) // 2])
-    pick["range"] = f"{runs[0]['seconds']:.3f}-{runs[-1]['seconds']:.3f}"
-    return pick
+    pick_run = dict(runs[0] if pick == "min" else runs[(len(runs) - 1) // 2])
+    pick_run["range"] = f"{runs[0]['seconds']:.3f}-{runs[-1]['seconds']:.3f}"
+    return pick_run
 
 def dpmnist(np_, name=None, label="dpmnist"):
     runs = []
@@ -85,7 +86,8 @@ def pytorch(name, label):
 
 d1, d2 = dpmnist(1), dpmnist(2)
 dp = dpmnist(2, "dpmnist-plain-np2", "dpmnist, plain paths (dense sgemm, MPI_Allreduce)")
-tail = f", median of {repeats} interleaved runs (range in the table)" if repeats > 1 else ""
+tail = (f", the {'fastest' if pick == 'min' else 'median'} of {repeats} interleaved runs "
+        "(range in the table)" if repeats > 1 else "")
 p1 = pytorch("pytorch-np1", "PyTorch single process")
 p2 = pytorch("pytorch-ddp-np2", "PyTorch DDP (gloo)")
 print(f"machine: {cpu}, {cores} cores; torch {p1['torch']}; load average at end {load}")

@@ -6,8 +6,8 @@
 # Runs with more ranks than cores (nproc) are oversubscribed, and flagged so.
 # Timing means skip epoch 1 (warm-up) when EPOCHS (default 3) > 1. REPEATS=R
 # (default 1) runs the whole set R times, interleaved, and reports the run
-# with the median s/epoch per (mode, np): on a shared machine, noise then hits
-# every configuration alike.
+# with the median s/epoch per (mode, np) (PICK=min: the fastest run): on a
+# shared machine, noise then hits every configuration alike.
 #   launch/scaling.sh MAX_NP [extra dpmnist-train options]
 #   EPOCHS=5 MODES=weak launch/scaling.sh 16 --model.hidden=1024,1024
 # Writes runs/scaling/<date-time>/ (OUT=DIR for another): <mode>-np<N>/ with each

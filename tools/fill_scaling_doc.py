@@ -41,7 +41,7 @@ def sum_table(d):
     notes = [line for name in ("allreduce_np2.txt", "shm_sum_np2.txt")
              for line in read(os.path.join(d, name)).splitlines() if "over the 3 runs" in line]
     if notes:
-        out += ["", "Each is the median of 3 interleaved runs of the whole benchmark "
+        out += ["", "Each is the fastest of 3 interleaved runs of the whole benchmark "
                 "(seed-gradient latency of each run: MPI "
                 + notes[0].split(":", 1)[1].strip() + "; shm "
                 + notes[-1].split(":", 1)[1].strip() + ")."]
@@ -108,7 +108,7 @@ def targets(d):
     ddp = ratio(r"np=2 vs PyTorch DDP np=2: +([0-9.]+)x")
     acc = re.findall(r"accuracy ([+-][0-9.]+) points", comp)[:2]
     out = ["| target | measured (files above) | met |", "|---|---|---|",
-           row("np = 2 at most 0.20 s/epoch", f"{t2:.3f} s (weak np = 2, median of "
+           row("np = 2 at most 0.20 s/epoch", f"{t2:.3f} s (weak np = 2, fastest of "
                f"{w2.get('repeats', '1')}; range {w2.get('epoch_seconds_range', '-')})", t2 <= 0.20),
            row("np = 1 at most 0.35 s/epoch", f"{t1:.3f} s (range {w1.get('epoch_seconds_range', '-')})",
                t1 <= 0.35),
