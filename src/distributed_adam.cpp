@@ -27,14 +27,16 @@ namespace {
 // shm's node sum, or nothing (on every rank alike, sync set to sharded) when
 // the nodes hold different numbers of ranks: slices must line up across nodes.
 std::optional<NodeSum> node_sum_of(const Comm& comm, std::size_t param_count,
-                                   int ranks_per_node, GradientSync& sync) {
+                                   int ranks_per_node, std::size_t row_width,
+                                   std::size_t max_rows, GradientSync& sync) {
   if (sync != GradientSync::kShm) return std::nullopt;
   Comm node = comm.split_by_node(ranks_per_node);
   if (!NodeSum::nodes_are_even(comm, node)) {
     sync = GradientSync::kSharded;
     return std::nullopt;
   }
-  return std::optional<NodeSum>(std::in_place, comm, std::move(node), param_count + 1, 1);
+  return std::optional<NodeSum>(std::in_place, comm, std::move(node), param_count + 1, 1,
+                                row_width, max_rows);
 }
 
 }  // namespace
@@ -49,11 +51,12 @@ const char* gradient_sync_name(GradientSync sync) {
 }
 
 DistributedAdam::DistributedAdam(const Comm& comm, std::size_t param_count, AdamSettings settings,
-                                 GradientSync sync, int ranks_per_node)
+                                 GradientSync sync, int ranks_per_node, std::size_t row_width,
+                                 std::size_t max_rows)
     : comm_(comm),
       sync_(sync),
       param_count_(param_count),
-      shm_(node_sum_of(comm, param_count, ranks_per_node, sync_)),
+      shm_(node_sum_of(comm, param_count, ranks_per_node, row_width, max_rows, sync_)),
       slice_(sync_ == GradientSync::kSharded ? shard_range(param_count, comm.rank(), comm.size())
              : shm_                          ? shm_->slice()
                                              : Range{0, param_count}),
@@ -76,12 +79,13 @@ std::span<float> DistributedAdam::gradient_buffer() const {
 }
 
 bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_control,
-                           double& comm_seconds, double& optimizer_seconds) {
+                           double& comm_seconds, double& optimizer_seconds,
+                           std::span<const std::uint8_t> lit) {
   require(params.size() == param_count_ && grads_and_control.size() == param_count_ + 1,
           "DistributedAdam::step: ", params.size(), " params and ", grads_and_control.size(),
           " gradients+control for ", param_count_, " parameters");
   if (sync_ == GradientSync::kShm) {
-    return step_shm(params, grads_and_control, comm_seconds, optimizer_seconds);
+    return step_shm(params, grads_and_control, comm_seconds, optimizer_seconds, lit);
   }
   std::span<float> grads = grads_and_control.first(param_count_);
   auto start = Clock::now();
@@ -115,7 +119,8 @@ bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_c
 }
 
 bool DistributedAdam::step_shm(std::span<float> params, std::span<float> grads_and_control,
-                               double& comm_seconds, double& optimizer_seconds) {
+                               double& comm_seconds, double& optimizer_seconds,
+                               std::span<const std::uint8_t> lit) {
   require(grads_and_control.data() == shm_->buffer().data(),
           "DistributedAdam (shm): the network's gradients are not in gradient_buffer(); ",
           "call Network::bind_gradients(optimizer.gradient_buffer()) first");
@@ -125,6 +130,7 @@ bool DistributedAdam::step_shm(std::span<float> params, std::span<float> grads_a
   // has them already.
   std::span<const float> summed = grads_and_control;
   if (!alone) {
+    shm_->set_zero_rows(lit);
     shm_->reduce(reduced_);
     summed = reduced_;
   }

@@ -79,8 +79,10 @@ void Network::set_sparse_input(float max_density) {
   sparse_max_density_ = max_density;
   if (max_density > 0) {
     sparse_.reserve(max_batch_, input_size());
+    lit_rows_.assign(input_size(), 0);
   } else {
     sparse_ = SparseBatch{};
+    lit_rows_.clear();
   }
 }
 
@@ -210,7 +212,13 @@ void Network::backward(std::span<const float> x, std::span<const float> dlogits,
   const bool sparse = sparse_used_;
   require(!sparse || sparse_.batch == batch, "backward: batch ", batch,
           " is not the last forward's ", sparse_.batch);
-  if (sparse) sparse_batch_build_columns(sparse_);
+  lit_rows_valid_ = sparse;
+  if (sparse) {
+    sparse_batch_build_columns(sparse_);
+    for (std::size_t i = 0; i < in; ++i) {
+      lit_rows_[i] = sparse_.col_start[i + 1] > sparse_.col_start[i] ? 1 : 0;
+    }
+  }
   for (std::size_t c = 0; c < chunks; ++c) {
     const std::size_t row_begin = in * c / chunks, row_end = in * (c + 1) / chunks;
     if (sparse) {
@@ -220,6 +228,10 @@ void Network::backward(std::span<const float> x, std::span<const float> dlogits,
     }
     if (ready) ready(offsets_[0] + row_begin * out, offsets_[0] + row_end * out);
   }
+}
+
+std::span<const std::uint8_t> Network::first_layer_lit_rows() const {
+  return lit_rows_valid_ ? std::span<const std::uint8_t>(lit_rows_) : std::span<const std::uint8_t>{};
 }
 
 std::uint64_t hash_floats(std::span<const float> values) {

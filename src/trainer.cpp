@@ -140,7 +140,8 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
     net.backward(x, dlogits, batch);
   }
   seconds.backward += seconds_since(start);
-  result.stop = optimizer.step(net.params(), reduced, seconds.comm, seconds.optimizer);
+  result.stop = optimizer.step(net.params(), reduced, seconds.comm, seconds.optimizer,
+                               net.first_layer_lit_rows());
   if (options.max_norm > 0) {
     start = Clock::now();
     net.apply_max_norm(options.max_norm);
@@ -174,7 +175,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   net.set_sparse_input(config.sparse_input_max_density);
   DistributedAdam adam(comm, net.params().size(), config.adam,
                        parse_gradient_sync(config.gradient_sync),
-                       ranks_per_node_override());
+                       ranks_per_node_override(), config.widths()[1], config.widths()[0]);
   if (std::span<float> shared = adam.gradient_buffer(); !shared.empty()) {
     net.bind_gradients(shared);
   }

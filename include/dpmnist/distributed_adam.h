@@ -34,8 +34,11 @@ class DistributedAdam {
   // groups of k ranks as nodes (tests of the multi-node path on one machine).
   // shm needs the same number of ranks on every node; where they differ it
   // falls back to sharded (sync() says which form runs).
+  // row_width, max_rows (shm only): the gradient's first max_rows rows of
+  // row_width floats may be described as zero at each step (step's lit).
   DistributedAdam(const Comm& comm, std::size_t param_count, AdamSettings settings,
-                  GradientSync sync, int ranks_per_node = 0);
+                  GradientSync sync, int ranks_per_node = 0, std::size_t row_width = 0,
+                  std::size_t max_rows = 0);
 
   // shm: the gradient buffer [P+1] the network must accumulate into
   // (Network::bind_gradients), in memory the node's ranks share; else empty.
@@ -45,8 +48,10 @@ class DistributedAdam {
   // gradient (already scaled to the global mean) and, last, its control word.
   // Collective. Returns true on every rank iff any rank's control word was > 0.
   // Adds the seconds spent communicating and updating to the two counters.
+  // lit (shm only, may be empty): rows r with lit[r] == 0 of this rank's
+  // gradient are all +0 (Network::first_layer_lit_rows), so peers skip them.
   bool step(std::span<float> params, std::span<float> grads_and_control, double& comm_seconds,
-            double& optimizer_seconds);
+            double& optimizer_seconds, std::span<const std::uint8_t> lit = {});
 
   // Overlap (allreduce form only): start summing one range of
   // grads_and_control as soon as backward has finished it; step() then waits
@@ -76,7 +81,8 @@ class DistributedAdam {
   std::vector<MPI_Request> pending_;  // sums started by start_sum, not yet waited for
 
   bool step_shm(std::span<float> params, std::span<float> grads_and_control,
-                double& comm_seconds, double& optimizer_seconds);
+                double& comm_seconds, double& optimizer_seconds,
+                std::span<const std::uint8_t> lit);
 };
 
 }  // namespace dpmnist

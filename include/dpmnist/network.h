@@ -59,6 +59,10 @@ class Network {
   void set_sparse_input(float max_density);
   // Whether the last forward took the sparse path.
   bool last_forward_sparse() const { return sparse_used_; }
+  // After a sparse backward: lit[i] == 0 where input i was 0 in every sample
+  // of the batch, so row i of the first kernel's gradient [in, out] got
+  // nothing (it stays as zero_grads left it). Empty after a dense backward.
+  std::span<const std::uint8_t> first_layer_lit_rows() const;
   // Max-norm constraint: every hidden unit's incoming weight vector (a column
   // of its kernel) is scaled down to L2 norm max_norm if longer.
   void apply_max_norm(float max_norm);
@@ -105,6 +109,8 @@ class Network {
   float sparse_max_density_ = 0;
   bool sparse_used_ = false;  // the last forward's first layer ran on sparse_
   SparseBatch sparse_;        // the last forward's first-layer input, its nonzeros
+  std::vector<std::uint8_t> lit_rows_;  // [input] after a sparse backward
+  bool lit_rows_valid_ = false;
 };
 
 // 64-bit FNV-1a of the bytes of values: cheap bitwise-agreement check across ranks.

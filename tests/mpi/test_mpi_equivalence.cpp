@@ -31,7 +31,8 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
   Network net(widths, global_batch);
   net.init_glorot(123);
   net.set_sparse_input(sparse_input);
-  DistributedAdam adam(comm, net.params().size(), {}, sync, ranks_per_node);
+  // shm may skip the first kernel's rows that a rank's batch left zero.
+  DistributedAdam adam(comm, net.params().size(), {}, sync, ranks_per_node, widths[1], widths[0]);
   if (!adam.gradient_buffer().empty()) net.bind_gradients(adam.gradient_buffer());
   std::vector<float> x(global_batch * kImagePixels);
   std::vector<std::uint8_t> labels(global_batch);
