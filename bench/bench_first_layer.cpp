@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dpmnist/batch.h"
+#include "dpmnist/blas.h"
 #include "dpmnist/dataset.h"
 #include "dpmnist/dense.h"
 #include "dpmnist/hdf5_file.h"
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
     }
   }
   constexpr std::size_t I = 784;
+  blas_set_threads(1);  // one rank's view: the sparse kernels are single-threaded too
   const H5File file = H5File::open_read(data);
   const Digits digits = read_digits(file, "train", {0, std::min<std::size_t>(56000, steps * B)});
   const std::size_t batches = digits.size() / B;
