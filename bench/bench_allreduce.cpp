@@ -94,7 +94,10 @@ struct Summer {
 
   Summer(const Comm& comm, Op which, std::size_t floats) : op(which) {
     if (op != Op::kShm) return;
-    node.emplace(comm, comm.split_by_node(), floats, 0);
+    Comm ranks_here = comm.split_by_node();
+    require(NodeSum::nodes_are_even(comm, ranks_here),
+            "--shm needs the same number of ranks on every node");
+    node.emplace(comm, std::move(ranks_here), floats, 0);
     reduced.resize(node->slice().size());
   }
   std::span<float> input(std::vector<float>& values) {
@@ -112,7 +115,6 @@ void allreduce_once(const Comm& comm, Summer& summer, std::vector<float>& values
   }
   allreduce_once(comm, values, summer.op == Op::kIallreduce);
 }
-
 
 // Sums rank-dependent small integers once and checks every element, so a
 // broken transport cannot pass as a fast one.
@@ -184,11 +186,12 @@ double busbw_gbps(const Row& row, int ranks) {
 }
 
 void print_table(const std::vector<Row>& rows, const Comm& comm, Op op) {
-  const char* what = op == Op::kShm        ? "node shared memory (NodeSum reduce + allgather)"
-                     : op == Op::kIallreduce ? "MPI_Iallreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM) + MPI_Wait"
-                                             : "MPI_Allreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM)";
-  std::printf("# dpmnist-bench-allreduce: %s, %d rank(s), rank 0 on %s\n# %s\n", what,
-              comm.size(), comm.host().c_str(), mpi_library().c_str());
+  const char* what = op == Op::kShm ? "node shared memory (NodeSum reduce + allgather)"
+                     : op == Op::kIallreduce
+                         ? "MPI_Iallreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM) + MPI_Wait"
+                         : "MPI_Allreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM)";
+  std::printf("# dpmnist-bench-allreduce: %s, %d rank(s), rank 0 on %s\n# %s\n", what, comm.size(),
+              comm.host().c_str(), mpi_library().c_str());
   std::printf(
       "# latency per call in us: avg, median, min, max over the timed iterations, each "
       "the max over ranks\n# algbw = bytes / median (robust to preemption on a shared "
@@ -210,9 +213,9 @@ void write_csv(const std::string& path, const std::vector<Row>& rows, const Comm
          "busbw_gbps,label\n";
   for (const Row& r : rows) {
     out << r.message.floats * sizeof(float) << ',' << r.message.floats << ',' << comm.size() << ','
-        << op_name(op) << ',' << r.iterations << ',' << r.warmup
-        << ',' << r.avg_us << ',' << r.median_us << ',' << r.min_us << ',' << r.max_us << ','
-        << algbw_gbps(r) << ',' << busbw_gbps(r, comm.size()) << ',' << r.message.label << '\n';
+        << op_name(op) << ',' << r.iterations << ',' << r.warmup << ',' << r.avg_us << ','
+        << r.median_us << ',' << r.min_us << ',' << r.max_us << ',' << algbw_gbps(r) << ','
+        << busbw_gbps(r, comm.size()) << ',' << r.message.label << '\n';
   }
   require(out.good(), "write to --csv file ", path, " failed");
 }

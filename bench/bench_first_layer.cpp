@@ -29,11 +29,16 @@ int main(int argc, char** argv) {
   std::size_t B = 32, O = 128, steps = 1750;
   for (int a = 1; a + 1 < argc; a += 2) {
     const std::string key = argv[a];
-    if (key == "--data") data = argv[a + 1];
-    else if (key == "--batch") B = std::strtoul(argv[a + 1], nullptr, 10);
-    else if (key == "--hidden") O = std::strtoul(argv[a + 1], nullptr, 10);
-    else if (key == "--steps") steps = std::strtoul(argv[a + 1], nullptr, 10);
-    else if (key == "--csv") csv = argv[a + 1];
+    if (key == "--data")
+      data = argv[a + 1];
+    else if (key == "--batch")
+      B = std::strtoul(argv[a + 1], nullptr, 10);
+    else if (key == "--hidden")
+      O = std::strtoul(argv[a + 1], nullptr, 10);
+    else if (key == "--steps")
+      steps = std::strtoul(argv[a + 1], nullptr, 10);
+    else if (key == "--csv")
+      csv = argv[a + 1];
     else {
       std::fprintf(stderr, "unknown option %s\n", argv[a]);
       return 2;
@@ -68,35 +73,35 @@ int main(int argc, char** argv) {
     }
     return best / static_cast<double>(batches) * 1e6;
   };
-  const double dense_fwd = per_step_us([&](std::span<const float> xb) {
-    dense_forward(xb, W, bias, y, B, I, O);
-  });
-  const double dense_grad = per_step_us([&](std::span<const float> xb) {
-    dense_weight_grad_rows(dy, xb, dW, B, I, O, 0, I);
-  });
-  const double build_rows = per_step_us([&](std::span<const float> xb) {
-    sparse_batch_build_rows(xb, B, I, sparse);
-  });
+  const double dense_fwd =
+      per_step_us([&](std::span<const float> xb) { dense_forward(xb, W, bias, y, B, I, O); });
+  const double dense_grad = per_step_us(
+      [&](std::span<const float> xb) { dense_weight_grad_rows(dy, xb, dW, B, I, O, 0, I); });
+  const double build_rows =
+      per_step_us([&](std::span<const float> xb) { sparse_batch_build_rows(xb, B, I, sparse); });
   for (std::size_t b = 0; b < batches; ++b) {
-    nonzeros += sparse_batch_build_rows(std::span<const float>(x).subspan(b * B * I, B * I), B, I,
-                                        sparse);
+    nonzeros +=
+        sparse_batch_build_rows(std::span<const float>(x).subspan(b * B * I, B * I), B, I, sparse);
   }
   const double sparse_fwd = per_step_us([&](std::span<const float> xb) {
-    sparse_batch_build_rows(xb, B, I, sparse);
-    sparse_dense_forward(sparse, W, bias, y, O, true);
-  }) - build_rows;
+                              sparse_batch_build_rows(xb, B, I, sparse);
+                              sparse_dense_forward(sparse, W, bias, y, O, true);
+                            }) -
+                            build_rows;
   const double build_columns = per_step_us([&](std::span<const float> xb) {
-    sparse_batch_build_rows(xb, B, I, sparse);
-    sparse_batch_build_columns(sparse);
-  }) - build_rows;
+                                 sparse_batch_build_rows(xb, B, I, sparse);
+                                 sparse_batch_build_columns(sparse);
+                               }) -
+                               build_rows;
   const double sparse_grad = per_step_us([&](std::span<const float> xb) {
-    sparse_batch_build_rows(xb, B, I, sparse);
-    sparse_batch_build_columns(sparse);
-    sparse_dense_weight_grad_rows(sparse, dy, dW, O, 0, I);
-  }) - build_rows - build_columns;
+                               sparse_batch_build_rows(xb, B, I, sparse);
+                               sparse_batch_build_columns(sparse);
+                               sparse_dense_weight_grad_rows(sparse, dy, dW, O, 0, I);
+                             }) -
+                             build_rows - build_columns;
   const double density = static_cast<double>(nonzeros) / static_cast<double>(batches * B * I);
-  std::printf("first layer [%zu,784]x[784,%zu], %zu real MNIST batches, nonzero inputs %.1f%%\n",
-              B, O, batches, 100 * density);
+  std::printf("first layer [%zu,784]x[784,%zu], %zu real MNIST batches, nonzero inputs %.1f%%\n", B,
+              O, batches, 100 * density);
   std::printf("  per step (us)         dense sgemm    sparse\n");
   std::printf("  build CSR                       -  %8.1f\n", build_rows);
   std::printf("  forward                  %8.1f  %8.1f\n", dense_fwd, sparse_fwd);

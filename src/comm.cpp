@@ -87,14 +87,16 @@ SharedFloats::SharedFloats(const Comm& node, std::size_t count)
     : comm_(node.raw()), rank_(node.rank()) {
   float* base = nullptr;
   MPI_Info info;
-  MPI_Info_create(&info);
+  check_mpi(MPI_Info_create(&info), "MPI_Info_create");
   // Each rank's floats on its own pages (first touch by their owner).
-  MPI_Info_set(info, "alloc_shared_noncontig", "true");
-  const int code = MPI_Win_allocate_shared(
-      static_cast<MPI_Aint>(count * sizeof(float)), static_cast<int>(sizeof(float)), info, comm_,
-      &base, &window_);
+  check_mpi(MPI_Info_set(info, "alloc_shared_noncontig", "true"), "MPI_Info_set");
+  const int code =
+      MPI_Win_allocate_shared(static_cast<MPI_Aint>(count * sizeof(float)),
+                              static_cast<int>(sizeof(float)), info, comm_, &base, &window_);
   MPI_Info_free(&info);
   check_mpi(code, "MPI_Win_allocate_shared");
+  // Errors on the window come back as codes too, like the communicators'.
+  check_mpi(MPI_Win_set_errhandler(window_, MPI_ERRORS_RETURN), "MPI_Win_set_errhandler");
   bases_.resize(static_cast<std::size_t>(node.size()));
   for (int r = 0; r < node.size(); ++r) {
     MPI_Aint size = 0;  // may be rounded up to pages: the counts come from the owners
@@ -123,6 +125,10 @@ std::span<float> SharedFloats::of(int node_rank) const {
           "SharedFloats: node rank ", node_rank, " outside [0,", bases_.size(), ")");
   const auto q = static_cast<std::size_t>(node_rank);
   return {bases_[q], counts_[q]};
+}
+
+void SharedFloats::sync() const {
+  check_mpi(MPI_Win_sync(window_), "MPI_Win_sync");
 }
 
 void SharedFloats::fence() const {

@@ -26,26 +26,29 @@ namespace {
 
 // shm's node sum, or nothing (on every rank alike, sync set to sharded) when
 // the nodes hold different numbers of ranks: slices must line up across nodes.
-std::optional<NodeSum> node_sum_of(const Comm& comm, std::size_t param_count,
-                                   int ranks_per_node, std::size_t row_width,
-                                   std::size_t max_rows, GradientSync& sync) {
+std::optional<NodeSum> node_sum_of(const Comm& comm, std::size_t param_count, int ranks_per_node,
+                                   std::size_t row_width, std::size_t max_rows,
+                                   GradientSync& sync) {
   if (sync != GradientSync::kShm) return std::nullopt;
   Comm node = comm.split_by_node(ranks_per_node);
   if (!NodeSum::nodes_are_even(comm, node)) {
     sync = GradientSync::kSharded;
     return std::nullopt;
   }
-  return std::optional<NodeSum>(std::in_place, comm, std::move(node), param_count + 1, 1,
-                                row_width, max_rows);
+  return std::optional<NodeSum>(std::in_place, comm, std::move(node), param_count + 1, 1, row_width,
+                                max_rows);
 }
 
 }  // namespace
 
 const char* gradient_sync_name(GradientSync sync) {
   switch (sync) {
-    case GradientSync::kAllreduce: return "allreduce";
-    case GradientSync::kSharded: return "sharded";
-    case GradientSync::kShm: return "shm";
+    case GradientSync::kAllreduce:
+      return "allreduce";
+    case GradientSync::kSharded:
+      return "sharded";
+    case GradientSync::kShm:
+      return "shm";
   }
   return "?";
 }

@@ -74,8 +74,8 @@ void Network::set_dropout(float hidden_rate, float input_rate) {
 }
 
 void Network::set_sparse_input(float max_density) {
-  require(max_density >= 0 && max_density <= 1,
-          "sparse input: max density must be in [0,1], got ", max_density);
+  require(max_density >= 0 && max_density <= 1, "sparse input: max density must be in [0,1], got ",
+          max_density);
   sparse_max_density_ = max_density;
   if (max_density > 0) {
     sparse_.reserve(max_batch_, input_size());
@@ -231,7 +231,8 @@ void Network::backward(std::span<const float> x, std::span<const float> dlogits,
 }
 
 std::span<const std::uint8_t> Network::first_layer_lit_rows() const {
-  return lit_rows_valid_ ? std::span<const std::uint8_t>(lit_rows_) : std::span<const std::uint8_t>{};
+  return lit_rows_valid_ ? std::span<const std::uint8_t>(lit_rows_)
+                         : std::span<const std::uint8_t>{};
 }
 
 std::uint64_t hash_floats(std::span<const float> values) {

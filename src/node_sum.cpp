@@ -13,6 +13,15 @@ std::vector<Range> node_slices(std::size_t count, int parts) {
   return slices;
 }
 
+// count - tail, checked before any window is allocated.
+std::size_t summed_part(std::size_t count, std::size_t tail, std::size_t row_width,
+                        std::size_t max_rows) {
+  require(tail <= count, "NodeSum: tail ", tail, " longer than count ", count);
+  require(row_width == 0 || max_rows * row_width <= count - tail, "NodeSum: ", max_rows,
+          " rows of ", row_width, " floats exceed the ", count - tail, " summed");
+  return count - tail;
+}
+
 std::size_t largest(const std::vector<Range>& slices) {
   std::size_t most = 0;
   for (const Range& r : slices) most = std::max(most, r.size());
@@ -22,8 +31,7 @@ std::size_t largest(const std::vector<Range>& slices) {
 }  // namespace
 
 bool NodeSum::nodes_are_even(const Comm& world, const Comm& node) {
-  std::vector<double> sizes = {static_cast<double>(node.size()),
-                               -static_cast<double>(node.size())};
+  std::vector<double> sizes = {static_cast<double>(node.size()), -static_cast<double>(node.size())};
   world.allreduce_max(sizes);
   return sizes[0] == -sizes[1];
 }
@@ -34,15 +42,23 @@ NodeSum::NodeSum(const Comm& world, Comm node, std::size_t count, std::size_t ta
       cross_(world.split(node_.rank(), world.rank())),
       count_(count),
       tail_(tail),
-      slices_(node_slices(count - tail, node_.size())),
+      slices_(node_slices(summed_part(count, tail, row_width, max_rows), node_.size())),
       buffers_(node_, count),
       published_(node_, largest(slices_)),
       row_width_(row_width),
       max_rows_(row_width > 0 ? max_rows : 0),
-      lit_rows_(node_, 1 + max_rows_) {
-  require(tail <= count, "NodeSum: tail ", tail, " longer than count ", count);
-  require(max_rows_ * row_width_ <= count - tail, "NodeSum: ", max_rows_, " rows of ", row_width_,
-          " floats exceed the ", count - tail, " summed");
+      lit_rows_(node_, 1 + max_rows_) {}
+
+void NodeSum::fence() {
+  // One barrier orders the writes to all three windows: each is synced on
+  // both sides of it (MPI_Win_sync orders only its own window).
+  buffers_.sync();
+  published_.sync();
+  lit_rows_.sync();
+  node_.barrier();
+  buffers_.sync();
+  published_.sync();
+  lit_rows_.sync();
 }
 
 void NodeSum::set_zero_rows(std::span<const std::uint8_t> lit) {
@@ -58,7 +74,7 @@ void NodeSum::reduce(std::span<float> sum) {
   const std::size_t n = mine.size(), body = count_ - tail_;
   require(sum.size() == n + tail_, "NodeSum::reduce: room for ", sum.size(), " floats, need ",
           n + tail_);
-  buffers_.fence();  // every peer's addend (and its zero rows) is complete
+  fence();  // every peer's addend (and its zero rows) is complete
   // Piece by piece: each row of row_width_ floats (where ranks described
   // their rows) or the rest of the slice, summed over the ranks whose piece
   // may be nonzero, in rank order; a piece no rank lit is +0.
@@ -98,7 +114,7 @@ void NodeSum::allgather(std::span<float> values) {
           " values, expected ", count_ - tail_);
   const Range mine = slice();
   std::copy_n(values.data() + mine.begin, mine.size(), published_.mine().data());
-  published_.fence();  // every peer's slice is published (and every addend read)
+  fence();                     // every peer's slice is published (and every addend read)
   lit_rows_.mine()[0] = 0.0f;  // the zero-row description served that reduce only
   for (int q = 0; q < node_.size(); ++q) {
     if (q == node_.rank()) continue;

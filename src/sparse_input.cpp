@@ -12,9 +12,10 @@ namespace dpmnist {
 
 namespace {
 
-// Outputs are computed in blocks of kBlock floats, four 16-float vectors held
+// Outputs are computed in blocks of kBlock floats, eight 16-float vectors held
 // in registers across one row's (or one column's) nonzeros. GCC's vector
-// extension says so directly; it lowers to AVX-512, AVX2 or SSE per clone.
+// extension says so directly; it lowers to AVX-512 (8 zmm), AVX2 (16 ymm) or
+// SSE (32 xmm, so the portable clone spills) per clone.
 constexpr std::size_t kLanes = 16, kVectors = 8, kBlock = kVectors * kLanes;
 typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
 
@@ -26,7 +27,9 @@ DPMNIST_INLINE Vec load(const float* p) {
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
-DPMNIST_INLINE void store(float* p, Vec v) { std::memcpy(p, &v, sizeof(v)); }
+DPMNIST_INLINE void store(float* p, Vec v) {
+  std::memcpy(p, &v, sizeof(v));
+}
 
 // kVectors accumulators of kLanes floats, kept in registers.
 struct Block {
@@ -42,7 +45,8 @@ struct Block {
   DPMNIST_INLINE void store_to(float* p, bool relu) const {
     const Vec zero = {};
 #pragma GCC unroll 16
-    for (std::size_t v = 0; v < kVectors; ++v) store(p + v * kLanes, relu ? (a[v] > zero ? a[v] : zero) : a[v]);
+    for (std::size_t v = 0; v < kVectors; ++v)
+      store(p + v * kLanes, relu ? (a[v] > zero ? a[v] : zero) : a[v]);
   }
 };
 
@@ -50,10 +54,10 @@ struct Block {
 
 // acc [n] = start [n] + sum over k in [k0,k1) of value[k] * rows[index[k] * O + 0..n),
 // then max(acc, 0) when relu; out [n] overwritten (it may be start).
-DPMNIST_INLINE void gather_scaled_rows(const float* start, const float* __restrict rows, std::size_t O,
-                               const std::uint32_t* __restrict index,
-                               const float* __restrict value, std::uint32_t k0, std::uint32_t k1,
-                               std::size_t n, bool relu, float* out) {
+DPMNIST_INLINE void gather_scaled_rows(const float* start, const float* __restrict rows,
+                                       std::size_t O, const std::uint32_t* __restrict index,
+                                       const float* __restrict value, std::uint32_t k0,
+                                       std::uint32_t k1, std::size_t n, bool relu, float* out) {
   if (n == kBlock) {
     Block acc;
     acc.load_from(start);
@@ -105,8 +109,8 @@ DPMNIST_CLONES void weight_grad_rows(const SparseBatch& x, const float* __restri
 }  // namespace
 
 void SparseBatch::reserve(std::size_t max_batch, std::size_t in) {
-  require(max_batch * in < std::numeric_limits<std::uint32_t>::max(), "sparse batch of ",
-          max_batch, " x ", in, " values does not fit 32-bit indices");
+  require(max_batch * in < std::numeric_limits<std::uint32_t>::max(), "sparse batch of ", max_batch,
+          " x ", in, " values does not fit 32-bit indices");
   batch = 0;
   width = in;
   row_start.assign(max_batch + 1, 0);
@@ -133,8 +137,10 @@ std::uint32_t compress_row(const float* row, std::size_t begin, std::size_t end,
 }
 
 // The same, 16 values at a time with AVX-512 compress.
-__attribute__((target("avx512f"))) std::uint32_t compress_row_avx512(
-    const float* row, std::size_t I, std::uint32_t n, std::uint32_t* column, float* value) {
+__attribute__((target("avx512f"))) std::uint32_t compress_row_avx512(const float* row,
+                                                                     std::size_t I, std::uint32_t n,
+                                                                     std::uint32_t* column,
+                                                                     float* value) {
   const __m512i step = _mm512_set1_epi32(16);
   __m512i index = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
   std::size_t i = 0;
@@ -142,7 +148,7 @@ __attribute__((target("avx512f"))) std::uint32_t compress_row_avx512(
     const __m512 v = _mm512_loadu_ps(row + i);
     const __mmask16 lit = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
     // Compress in registers, then a full store: compress-to-memory is
-    // microcoded on Zen 4. The 16 slots from n are within [0, i + 16).
+    // microcoded on Zen 4. The 16 slots from n lie within [0, r I + i + 16), inside the batch.
     _mm512_storeu_ps(value + n, _mm512_maskz_compress_ps(lit, v));
     _mm512_storeu_si512(column + n, _mm512_maskz_compress_epi32(lit, index));
     n += static_cast<std::uint32_t>(__builtin_popcount(lit));
@@ -195,9 +201,8 @@ void sparse_dense_forward(const SparseBatch& x, std::span<const float> W, std::s
                           std::span<float> y, std::size_t out, bool relu) {
   // B batch, I in, O out.
   const std::size_t B = x.batch, I = x.width, O = out;
-  require(W.size() == I * O && b.size() == O && y.size() >= B * O,
-          "sparse_dense_forward: sizes W ", W.size(), " b ", b.size(), " y ", y.size(),
-          " do not fit B=", B, " I=", I, " O=", O);
+  require(W.size() == I * O && b.size() == O && y.size() >= B * O, "sparse_dense_forward: sizes W ",
+          W.size(), " b ", b.size(), " y ", y.size(), " do not fit B=", B, " I=", I, " O=", O);
   forward_rows(x, W.data(), b.data(), y.data(), O, relu);
 }
 

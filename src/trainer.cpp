@@ -173,9 +173,14 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   Network net(config.widths(), std::max({local_batch, config.eval_batch, std::size_t{1}}));
   net.set_dropout(config.dropout, config.input_dropout);
   net.set_sparse_input(config.sparse_input_max_density);
+  require(comm.agree(net.params().size()), "rank ", comm.rank(),
+          ": the ranks built networks of different sizes (", net.params().size(), " parameters)");
+  const int ranks_per_node = ranks_per_node_override();
+  require(comm.agree(static_cast<std::uint64_t>(ranks_per_node)), "rank ", comm.rank(),
+          ": DPMNIST_RANKS_PER_NODE differs between ranks (this rank: ", ranks_per_node, ")");
   DistributedAdam adam(comm, net.params().size(), config.adam,
-                       parse_gradient_sync(config.gradient_sync),
-                       ranks_per_node_override(), config.widths()[1], config.widths()[0]);
+                       parse_gradient_sync(config.gradient_sync), ranks_per_node,
+                       config.widths()[1], config.widths()[0]);
   if (std::span<float> shared = adam.gradient_buffer(); !shared.empty()) {
     net.bind_gradients(shared);
   }
@@ -183,8 +188,6 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   step_options.overlap_chunks = config.overlap ? config.overlap_chunks : 0;
   step_options.label_smoothing = config.label_smoothing;
   step_options.max_norm = config.max_norm;
-  require(comm.agree(net.params().size()), "rank ", comm.rank(),
-          ": the ranks built networks of different sizes (", net.params().size(), " parameters)");
 
   TrainResult result;
   Checkpoint start;  // where this run begins: epoch 0 step 0, or a checkpoint's position
@@ -230,11 +233,11 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
         << " scaling), global batch " << global_batch << " (" << local_batch << " on rank 0), "
         << steps << " steps/epoch, epochs " << start.epoch + 1 << ".." << config.epochs << "\n"
         << "  gradients: " << gradient_sync_name(adam.sync()) << ", first layer "
-        << (config.sparse_input_max_density > 0 ? "sparse-input kernels (dense sgemm above " +
-                                                       std::to_string(static_cast<int>(
-                                                           config.sparse_input_max_density * 100)) +
-                                                       "% nonzero)"
-                                                 : std::string("dense sgemm"))
+        << (config.sparse_input_max_density > 0
+                ? "sparse-input kernels (dense sgemm above " +
+                      std::to_string(static_cast<int>(config.sparse_input_max_density * 100)) +
+                      "% nonzero)"
+                : std::string("dense sgemm"))
         << "\n";
     if (parse_gradient_sync(config.gradient_sync) != adam.sync()) {
       log << "note: train.gradient_sync = " << config.gradient_sync

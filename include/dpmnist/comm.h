@@ -107,12 +107,15 @@ class SharedFloats {
   // Every rank's writes before the fence are seen by every rank after it.
   // Collective over node: MPI_Win_sync, MPI_Barrier, MPI_Win_sync.
   void fence() const;
+  // MPI_Win_sync alone (not collective): for callers that order several
+  // windows around one barrier of their own.
+  void sync() const;
 
  private:
   MPI_Comm comm_;
   MPI_Win window_ = MPI_WIN_NULL;
   int rank_ = 0;
-  std::vector<float*> bases_;         // [node size] each rank's floats in this address space
+  std::vector<float*> bases_;        // [node size] each rank's floats in this address space
   std::vector<std::size_t> counts_;  // [node size] how many each rank owns
 };
 

@@ -1,12 +1,7 @@
 // Adam over ranks: sums every rank's gradients and takes the same step
-// everywhere, either replicated (one allreduce, every rank updates all
-// parameters) or sharded as in ZeRO stage 1 (reduce-scatter, each rank runs
-// Adam on its own slice and moments, allgather of the updated parameters).
-// Same bytes on the wire; the sharded form divides the optimizer's work.
-// The shm form is the sharded one through node shared memory: each rank sums
-// its slice straight from its node peers' gradient buffers, runs Adam on it
-// and publishes the result for its peers to copy; across nodes, one
-// allreduce per slice among the ranks of equal node rank (hierarchical).
+// everywhere: replicated (one allreduce, Adam on all parameters everywhere),
+// sharded as in ZeRO-1 (reduce-scatter, Adam on each rank's slice, allgather),
+// or shm, the sharded form through node shared memory (node_sum.h).
 #pragma once
 
 #include <cstddef>
@@ -64,7 +59,8 @@ class DistributedAdam {
   GradientSync sync() const { return sync_; }
   std::int64_t step_count() const { return adam_.step_count(); }
   void set_learning_rate(float learning_rate) { adam_.set_learning_rate(learning_rate); }
-  // The full moments [P] each, identical on every rank. Collective when sharded.
+  // The full moments [P] each, identical on every rank. Collective when
+  // sharded (over all ranks) or shm (over the node).
   void full_moments(std::vector<float>& m, std::vector<float>& v) const;
   // Restores from full moments [P] (each rank keeps its slice when sharded).
   void restore(std::span<const float> m, std::span<const float> v, std::int64_t step);
@@ -80,9 +76,8 @@ class DistributedAdam {
   std::vector<float> reduced_;        // [slice size (+1 shm)] this rank's summed gradients
   std::vector<MPI_Request> pending_;  // sums started by start_sum, not yet waited for
 
-  bool step_shm(std::span<float> params, std::span<float> grads_and_control,
-                double& comm_seconds, double& optimizer_seconds,
-                std::span<const std::uint8_t> lit);
+  bool step_shm(std::span<float> params, std::span<float> grads_and_control, double& comm_seconds,
+                double& optimizer_seconds, std::span<const std::uint8_t> lit);
 };
 
 }  // namespace dpmnist

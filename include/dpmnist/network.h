@@ -107,8 +107,8 @@ class Network {
   std::vector<float> column_norms_;        // [widest layer] scratch for apply_max_norm
   std::vector<float> delta_a_, delta_b_;   // [max_batch * max hidden width] each
   float sparse_max_density_ = 0;
-  bool sparse_used_ = false;  // the last forward's first layer ran on sparse_
-  SparseBatch sparse_;        // the last forward's first-layer input, its nonzeros
+  bool sparse_used_ = false;            // the last forward's first layer ran on sparse_
+  SparseBatch sparse_;                  // the last forward's first-layer input, its nonzeros
   std::vector<std::uint8_t> lit_rows_;  // [input] after a sparse backward
   bool lit_rows_valid_ = false;
 };

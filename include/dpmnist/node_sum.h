@@ -1,10 +1,7 @@
-// Sums float vectors over ranks through the memory each node's ranks share
-// (MPI-3 shared windows, comm.h's SharedFloats): every rank accumulates into
-// its own shared buffer, sums one slice of it over its node peers by reading
-// their buffers directly, and hands the result back to them the same way;
-// with several nodes, one allreduce per slice among the ranks of equal node
-// rank (a two-level, hierarchical sum). No MPI message carries a gradient
-// inside a node. It needs the same number of ranks on every node.
+// Sums float vectors over ranks through the memory a node's ranks share
+// (MPI-3 shared windows): each rank sums one slice straight from its peers'
+// buffers and hands results back the same way; between nodes, one allreduce
+// per slice (two levels). It needs the same number of ranks on every node.
 #pragma once
 
 #include <cstddef>
@@ -61,10 +58,12 @@ class NodeSum {
   std::optional<Comm> cross_;  // the ranks of equal node rank, one per node
   std::size_t count_, tail_;
   std::vector<Range> slices_;  // [node size]
-  SharedFloats buffers_;       // [count] per rank: the addends
-  SharedFloats published_;     // [largest slice] per rank: allgather's source
+  void fence();                // all three windows, one node barrier
+
+  SharedFloats buffers_;    // [count] per rank: the addends
+  SharedFloats published_;  // [largest slice] per rank: allgather's source
   std::size_t row_width_, max_rows_;
-  SharedFloats lit_rows_;      // [1 + max_rows] per rank: row count, then 1/0 per row
+  SharedFloats lit_rows_;  // [1 + max_rows] per rank: row count, then 1/0 per row
 };
 
 }  // namespace dpmnist

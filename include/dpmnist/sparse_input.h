@@ -1,8 +1,9 @@
 // The first dense layer over an input batch that is mostly zeros (81% of MNIST
 // pixels are 0): the batch is held as its nonzeros by row (CSR, for forward)
 // and by column (CSC, for the weight gradient), and the kernels skip the
-// zeros. Same function as dense_forward / dense_weight_grad_rows, summed in
-// another order; no input gradient (the first layer needs none).
+// zeros. Same function as dense_forward / dense_weight_grad_rows for finite
+// weights (0 x Inf is skipped, not NaN), summed in another order; no input
+// gradient (the first layer needs none).
 #pragma once
 
 #include <cstddef>

@@ -64,13 +64,14 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
 }
 
 const char* sync_name(GradientSync sync) {
-  return sync == GradientSync::kSharded ? "sharded" : sync == GradientSync::kShm ? "shm" : "allreduce";
+  return sync == GradientSync::kSharded ? "sharded"
+         : sync == GradientSync::kShm   ? "shm"
+                                        : "allreduce";
 }
 
 void expect_equivalent(std::size_t count, std::size_t global_batch,
-                       GradientSync sync = GradientSync::kAllreduce,
-                       std::size_t overlap_chunks = 0, int ranks_per_node = 0,
-                       float sparse_input = 0) {
+                       GradientSync sync = GradientSync::kAllreduce, std::size_t overlap_chunks = 0,
+                       int ranks_per_node = 0, float sparse_input = 0) {
   const Comm world;
   const Comm self(MPI_COMM_SELF);
   const Digits digits = test::synthetic_digits(count, 5);
@@ -127,9 +128,8 @@ TEST(DataParallel, ShmFallsBackToShardedOnEveryRankWhenNodesDiffer) {
   // Virtual nodes of 2 ranks: at N = 3 they hold 2 and 1.
   const Comm world;
   const DistributedAdam adam(world, 1000, {}, GradientSync::kShm, 2);
-  const GradientSync expected = world.size() % 2 == 0 || world.size() == 1
-                                    ? GradientSync::kShm
-                                    : GradientSync::kSharded;
+  const GradientSync expected =
+      world.size() % 2 == 0 || world.size() == 1 ? GradientSync::kShm : GradientSync::kSharded;
   EXPECT_EQ(adam.sync(), expected);
   EXPECT_TRUE(world.agree(static_cast<std::uint64_t>(adam.sync())));
 }

@@ -36,7 +36,7 @@ std::vector<float> random_vector(std::size_t n, std::uint64_t seed) {
 TEST(SparseBatch, RowsAndColumnsHoldExactlyTheNonzeros) {
   const std::size_t B = 9, I = 37;
   std::vector<float> x = sparse_matrix(B, I, 0.3, 1);
-  std::fill_n(x.begin() + 2 * I, I, 0.0f);  // an empty row
+  std::fill_n(x.begin() + 2 * I, I, 0.0f);                  // an empty row
   for (std::size_t r = 0; r < B; ++r) x[r * I + 5] = 0.0f;  // an empty column
   SparseBatch s;
   s.reserve(B + 3, I);
@@ -68,12 +68,12 @@ TEST(SparseBatch, RowsAndColumnsHoldExactlyTheNonzeros) {
   SparseBatch portable;
   portable.reserve(B, I);
   EXPECT_EQ(sparse_batch_build_rows(x, B, I, portable, true), nnz);
-  EXPECT_TRUE(std::equal(s.row_start.begin(), s.row_start.begin() + B + 1,
-                         portable.row_start.begin()));
-  EXPECT_TRUE(std::equal(s.row_column.begin(), s.row_column.begin() + nnz,
-                         portable.row_column.begin()));
-  EXPECT_TRUE(std::equal(s.row_value.begin(), s.row_value.begin() + nnz,
-                         portable.row_value.begin()));
+  EXPECT_TRUE(
+      std::equal(s.row_start.begin(), s.row_start.begin() + B + 1, portable.row_start.begin()));
+  EXPECT_TRUE(
+      std::equal(s.row_column.begin(), s.row_column.begin() + nnz, portable.row_column.begin()));
+  EXPECT_TRUE(
+      std::equal(s.row_value.begin(), s.row_value.begin() + nnz, portable.row_value.begin()));
   EXPECT_THROW(sparse_batch_build_rows(x, B + 4, I, s), std::exception);
 }
 
