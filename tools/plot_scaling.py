@@ -81,11 +81,11 @@ def median_runs(results, pick="median"):
     chosen = []
     for key in sorted(groups):
         runs = sorted(groups[key], key=lambda r: r["epoch_seconds"])
-        pick = dict(runs[0] if pick == "min" else runs[(len(runs) - 1) // 2])
-        pick["repeats"] = len(runs)
-        pick["epoch_seconds_range"] = (f"{runs[0]['epoch_seconds']:.3f}-"
+        kept = dict(runs[0] if pick == "min" else runs[(len(runs) - 1) // 2])
+        kept["repeats"] = len(runs)
+        kept["epoch_seconds_range"] = (f"{runs[0]['epoch_seconds']:.3f}-"
                                        f"{runs[-1]['epoch_seconds']:.3f}")
-        chosen.append(pick)
+        chosen.append(kept)
     return chosen
 
 
