@@ -3,7 +3,10 @@
 // after epoch k and resumed equals an uninterrupted run bitwise.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -204,5 +207,39 @@ TEST(Train, AMissingDataFileIsAnErrorOnEveryRankNotAHang) {
     ADD_FAILURE() << "expected an error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("nope.h5"), std::string::npos) << e.what();
+  }
+}
+
+// The trainer's two-level sum: DPMNIST_RANKS_PER_NODE=1 makes every rank its
+// own "node" (each slice also goes through the cross-node allreduce); =2 at
+// N = 3 gives nodes of 2 and 1, where shm must fall back to sharded on every
+// rank and say so. Both must end where the single-node run ends, up to float
+// reordering, with every rank holding the same weights.
+TEST(Train, VirtualNodesAndTheUnevenNodeFallbackMatchTheSingleNodeRun) {
+  const Comm comm;
+  const std::string dir = shared_dir(comm, "nodes");
+  const std::string data = make_data(comm, dir);
+  std::ostringstream log;
+  const TrainResult one_node = run_training(comm, tiny_args(data, dir + "/node", 2), log);
+  for (const char* ranks_per_node : {"1", "2"}) {
+    setenv("DPMNIST_RANKS_PER_NODE", ranks_per_node, 1);
+    std::ostringstream virtual_log;
+    const TrainResult split =
+        run_training(comm, tiny_args(data, dir + "/virtual" + ranks_per_node, 2), virtual_log);
+    unsetenv("DPMNIST_RANKS_PER_NODE");
+    ASSERT_EQ(split.params.size(), one_node.params.size());
+    double largest = 0;
+    for (std::size_t i = 0; i < split.params.size(); ++i) {
+      largest = std::max(largest, double{std::abs(split.params[i] - one_node.params[i])});
+    }
+    EXPECT_LE(largest, 2e-6) << ranks_per_node << " rank(s) per node";
+    EXPECT_TRUE(comm.agree(hash_floats(split.params)));
+    // Groups of k consecutive ranks differ in size only if the last is cut short.
+    const int k = std::atoi(ranks_per_node);
+    const bool uneven = comm.size() > k && comm.size() % k != 0;
+    if (comm.rank() == 0) {
+      EXPECT_EQ(virtual_log.str().find("sharded runs instead") != std::string::npos, uneven)
+          << virtual_log.str();
+    }
   }
 }
