@@ -25,9 +25,9 @@ void validate(const TrainConfig& c) {
   require(c.batch_size >= 1, "train.batch_size = ", c.batch_size, ", expected >= 1");
   require(c.lr_scaling == "none" || c.lr_scaling == "linear" || c.lr_scaling == "sqrt",
           "train.lr_scaling = '", c.lr_scaling, "', expected none, linear or sqrt");
-  require(c.gradient_sync == "allreduce" || c.gradient_sync == "sharded" ||
-              c.gradient_sync == "shm",
-          "train.gradient_sync = '", c.gradient_sync, "', expected allreduce, sharded or shm");
+  require(
+      c.gradient_sync == "allreduce" || c.gradient_sync == "sharded" || c.gradient_sync == "shm",
+      "train.gradient_sync = '", c.gradient_sync, "', expected allreduce, sharded or shm");
   require(!c.overlap || c.gradient_sync == "allreduce",
           "train.overlap = true needs train.gradient_sync = allreduce (got ", c.gradient_sync, ")");
   require(c.overlap_chunks >= 1 && c.overlap_chunks <= 56,
