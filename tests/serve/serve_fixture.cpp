@@ -29,6 +29,14 @@ std::unique_ptr<serve::Server> ServeTest::server_;
 std::thread ServeTest::thread_;
 int ServeTest::port_ = 0;
 
+httplib::Client client() {
+  httplib::Client c("127.0.0.1", ServeTest::port());
+  c.set_read_timeout(20, 0);
+  c.set_write_timeout(20, 0);
+  c.set_tcp_nodelay(true);
+  return c;
+}
+
 serve::ServerOptions ServeTest::options() {
   serve::ServerOptions o;
   o.port = 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <boost/property_tree/ptree.hpp>
 #include <memory>
@@ -39,5 +40,8 @@ class ServeTest : public ::testing::Test {
   static std::thread thread_;
   static int port_;
 };
+
+// A client of the suite's server, with generous timeouts for a loaded machine.
+httplib::Client client();
 
 }  // namespace dpmnist::test

@@ -17,14 +17,6 @@ namespace {
 
 class ServeApi : public ServeTest {};
 
-httplib::Client client() {
-  httplib::Client c("127.0.0.1", ServeTest::port());
-  c.set_read_timeout(20, 0);
-  c.set_write_timeout(20, 0);
-  c.set_tcp_nodelay(true);
-  return c;
-}
-
 // What the library itself says about these bytes.
 Prediction expected_for(const Predictor& predictor, const std::string& bytes) {
   const DecodedImage decoded =

@@ -15,14 +15,6 @@ namespace {
 
 class ServeErrors : public ServeTest {};
 
-httplib::Client client() {
-  httplib::Client c("127.0.0.1", ServeTest::port());
-  c.set_read_timeout(20, 0);
-  c.set_write_timeout(20, 0);
-  c.set_tcp_nodelay(true);
-  return c;
-}
-
 // res is a JSON error with this status whose message contains `mentions`.
 void expect_error(const httplib::Result& res, int status, const std::string& mentions) {
   ASSERT_TRUE(res) << "no reply: " << httplib::to_string(res.error());
