@@ -145,6 +145,7 @@ std::span<const float> Network::forward_impl(std::span<const float> x, std::size
     in = dropped;
   }
   sparse_used_ = false;
+  lit_rows_valid_ = false;  // they describe the batch of the next sparse backward
   if (sparse_max_density_ > 0 && batch > 0) {
     const std::size_t nonzeros = sparse_batch_build_rows(in, batch, input_size(), sparse_);
     sparse_used_ = static_cast<double>(nonzeros) <=

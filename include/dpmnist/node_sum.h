@@ -31,9 +31,8 @@ class NodeSum {
 
   // [count] this rank's addend, in memory its node peers read.
   std::span<float> buffer() const { return buffers_.mine(); }
-  // This rank's part of [0, count - tail), and every node rank's.
+  // This rank's part of [0, count - tail).
   Range slice() const { return slices_[static_cast<std::size_t>(node_.rank())]; }
-  const std::vector<Range>& slices() const { return slices_; }
   const Comm& node() const { return node_; }
   const Comm& cross() const { return *cross_; }
 
