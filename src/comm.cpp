@@ -83,16 +83,17 @@ Comm Comm::split(int color, int key) const {
   return result;
 }
 
-SharedFloats::SharedFloats(const Comm& node, std::size_t count)
+template <typename T>
+SharedArray<T>::SharedArray(const Comm& node, std::size_t count)
     : comm_(node.raw()), rank_(node.rank()) {
-  float* base = nullptr;
+  T* base = nullptr;
   MPI_Info info;
   check_mpi(MPI_Info_create(&info), "MPI_Info_create");
   // Each rank's floats on its own pages (first touch by their owner).
   check_mpi(MPI_Info_set(info, "alloc_shared_noncontig", "true"), "MPI_Info_set");
   const int code =
-      MPI_Win_allocate_shared(static_cast<MPI_Aint>(count * sizeof(float)),
-                              static_cast<int>(sizeof(float)), info, comm_, &base, &window_);
+      MPI_Win_allocate_shared(static_cast<MPI_Aint>(count * sizeof(T)), static_cast<int>(sizeof(T)),
+                              info, comm_, &base, &window_);
   MPI_Info_free(&info);
   check_mpi(code, "MPI_Win_allocate_shared");
   // Errors on the window come back as codes too, like the communicators'.
@@ -110,32 +111,39 @@ SharedFloats::SharedFloats(const Comm& node, std::size_t count)
   for (double c : counts) counts_.push_back(static_cast<std::size_t>(c));
   // One passive epoch for the window's life; fence() orders the accesses.
   check_mpi(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_), "MPI_Win_lock_all");
-  std::fill_n(base, count, 0.0f);
+  std::fill_n(base, count, T{});
   fence();
 }
 
-SharedFloats::~SharedFloats() {
+template <typename T>
+SharedArray<T>::~SharedArray() {
   if (window_ == MPI_WIN_NULL || std::uncaught_exceptions() > 0) return;
   MPI_Win_unlock_all(window_);
   MPI_Win_free(&window_);
 }
 
-std::span<float> SharedFloats::of(int node_rank) const {
+template <typename T>
+std::span<T> SharedArray<T>::of(int node_rank) const {
   require(node_rank >= 0 && static_cast<std::size_t>(node_rank) < bases_.size(),
-          "SharedFloats: node rank ", node_rank, " outside [0,", bases_.size(), ")");
+          "SharedArray: node rank ", node_rank, " outside [0,", bases_.size(), ")");
   const auto q = static_cast<std::size_t>(node_rank);
   return {bases_[q], counts_[q]};
 }
 
-void SharedFloats::sync() const {
+template <typename T>
+void SharedArray<T>::sync() const {
   check_mpi(MPI_Win_sync(window_), "MPI_Win_sync");
 }
 
-void SharedFloats::fence() const {
+template <typename T>
+void SharedArray<T>::fence() const {
   check_mpi(MPI_Win_sync(window_), "MPI_Win_sync");
   check_mpi(MPI_Barrier(comm_), "MPI_Barrier");
   check_mpi(MPI_Win_sync(window_), "MPI_Win_sync");
 }
+
+template class SharedArray<float>;
+template class SharedArray<std::uint32_t>;
 
 std::string Comm::host() const {
   char name[256] = {};

@@ -27,16 +27,16 @@ namespace {
 // shm's node sum, or nothing (on every rank alike, sync set to sharded) when
 // the nodes hold different numbers of ranks: slices must line up across nodes.
 std::optional<NodeSum> node_sum_of(const Comm& comm, std::size_t param_count, int ranks_per_node,
-                                   std::size_t row_width, std::size_t max_rows,
-                                   GradientSync& sync) {
+                                   FactorShape factors, GradientSync& sync) {
   if (sync != GradientSync::kShm) return std::nullopt;
   Comm node = comm.split_by_node(ranks_per_node);
   if (!NodeSum::nodes_are_even(comm, node)) {
     sync = GradientSync::kSharded;
     return std::nullopt;
   }
-  return std::optional<NodeSum>(std::in_place, comm, std::move(node), param_count + 1, 1, row_width,
-                                max_rows);
+  // A rank alone updates from its own gradient: nothing to factor.
+  if (comm.size() == 1) factors = {};
+  return std::optional<NodeSum>(std::in_place, comm, std::move(node), param_count + 1, 1, factors);
 }
 
 }  // namespace
@@ -54,12 +54,11 @@ const char* gradient_sync_name(GradientSync sync) {
 }
 
 DistributedAdam::DistributedAdam(const Comm& comm, std::size_t param_count, AdamSettings settings,
-                                 GradientSync sync, int ranks_per_node, std::size_t row_width,
-                                 std::size_t max_rows)
+                                 GradientSync sync, int ranks_per_node, FactorShape factors)
     : comm_(comm),
       sync_(sync),
       param_count_(param_count),
-      shm_(node_sum_of(comm, param_count, ranks_per_node, row_width, max_rows, sync_)),
+      shm_(node_sum_of(comm, param_count, ranks_per_node, factors, sync_)),
       slice_(sync_ == GradientSync::kSharded ? shard_range(param_count, comm.rank(), comm.size())
              : shm_                          ? shm_->slice()
                                              : Range{0, param_count}),
@@ -82,14 +81,13 @@ std::span<float> DistributedAdam::gradient_buffer() const {
 }
 
 bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_control,
-                           double& comm_seconds, double& optimizer_seconds,
-                           std::span<const std::uint8_t> lit) {
+                           SyncSeconds& seconds, const GradientFactors& factors) {
   require(params.size() == param_count_ && grads_and_control.size() == param_count_ + 1,
           "DistributedAdam::step: ", params.size(), " params and ", grads_and_control.size(),
           " gradients+control for ", param_count_, " parameters");
-  if (sync_ == GradientSync::kShm) {
-    return step_shm(params, grads_and_control, comm_seconds, optimizer_seconds, lit);
-  }
+  require(factors.col_start.empty() || takes_factors(),
+          "DistributedAdam::step: gradient factors given, but this optimizer sums whole gradients");
+  if (sync_ == GradientSync::kShm) return step_shm(params, grads_and_control, seconds, factors);
   std::span<float> grads = grads_and_control.first(param_count_);
   auto start = Clock::now();
   if (sync_ == GradientSync::kAllreduce) {
@@ -100,54 +98,59 @@ bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_c
       MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE);
       pending_.clear();
     }
-    comm_seconds += seconds_since(start);
+    seconds.comm += seconds_since(start);
     start = Clock::now();
     adam_.step(params, grads);
-    optimizer_seconds += seconds_since(start);
+    seconds.optimizer += seconds_since(start);
     return grads_and_control.back() > 0.0f;
   }
   // The control word travels on its own, overlapped with the gradient traffic.
   float control = grads_and_control.back();
   MPI_Request request = comm_.iallreduce_sum(std::span<float>(&control, 1));
   comm_.reduce_scatter_sum(grads, reduced_, counts_);
-  comm_seconds += seconds_since(start);
+  seconds.comm += seconds_since(start);
   start = Clock::now();
   adam_.step(params.subspan(slice_.begin, slice_.size()), reduced_);
-  optimizer_seconds += seconds_since(start);
+  seconds.optimizer += seconds_since(start);
   start = Clock::now();
   comm_.allgather_in_place(params, counts_, displs_);
   Comm::wait(request);
-  comm_seconds += seconds_since(start);
+  seconds.comm += seconds_since(start);
   return control > 0.0f;
 }
 
 bool DistributedAdam::step_shm(std::span<float> params, std::span<float> grads_and_control,
-                               double& comm_seconds, double& optimizer_seconds,
-                               std::span<const std::uint8_t> lit) {
+                               SyncSeconds& seconds, const GradientFactors& factors) {
   require(grads_and_control.data() == shm_->buffer().data(),
           "DistributedAdam (shm): the network's gradients are not in gradient_buffer(); ",
           "call Network::bind_gradients(optimizer.gradient_buffer()) first");
+  require(takes_factors() == !factors.col_start.empty(), "DistributedAdam (shm): ",
+          takes_factors() ? "the first kernel's gradient factors are missing "
+                            "(Network::set_first_kernel_grad_as_factors)"
+                          : "gradient factors given to a sum built without them");
   const bool alone = shm_->node().size() == 1 && shm_->cross().size() == 1;
   auto start = Clock::now();
   // The slice's summed gradient, then the summed control word; a rank alone
   // has them already.
   std::span<const float> summed = grads_and_control;
+  double formed = 0;
   if (!alone) {
-    shm_->set_zero_rows(lit);
-    shm_->reduce(reduced_);
+    if (takes_factors()) shm_->set_factors(factors);
+    formed = shm_->reduce(reduced_);
     summed = reduced_;
   }
-  comm_seconds += seconds_since(start);
+  seconds.gradient += formed;
+  seconds.comm += seconds_since(start) - formed;
 
   start = Clock::now();
   const std::size_t n = slice_.size();
   adam_.step(params.subspan(slice_.begin, n), summed.first(n));
-  optimizer_seconds += seconds_since(start);
+  seconds.optimizer += seconds_since(start);
   const bool stop = summed[n] > 0.0f;
   if (shm_->node().size() > 1) {
     start = Clock::now();
     shm_->allgather(params);
-    comm_seconds += seconds_since(start);
+    seconds.comm += seconds_since(start);
   }
   return stop;
 }

@@ -59,7 +59,20 @@ void Network::bind_gradients(std::span<float> buffer) {
 }
 
 void Network::zero_grads() {
-  std::memset(grads_.data(), 0, grads_.size() * sizeof(float));
+  // Under factors, backward never writes the first kernel's gradient.
+  const std::size_t skipped = factors_ ? widths_[0] * widths_[1] : 0;
+  std::memset(grads_.data() + skipped, 0, (grads_.size() - skipped) * sizeof(float));
+}
+
+void Network::set_first_kernel_grad_as_factors(bool on) {
+  require(!on || sparse_max_density_ > 0,
+          "first-layer gradient factors need the sparse input on (set_sparse_input > 0)");
+  factors_ = on;
+  first_factors_ = {};
+}
+
+GradientFactors Network::first_layer_factors() const {
+  return first_factors_;
 }
 
 void Network::set_dropout(float hidden_rate, float input_rate) {
@@ -76,13 +89,12 @@ void Network::set_dropout(float hidden_rate, float input_rate) {
 void Network::set_sparse_input(float max_density) {
   require(max_density >= 0 && max_density <= 1, "sparse input: max density must be in [0,1], got ",
           max_density);
+  require(max_density > 0 || !factors_, "sparse input: the first-layer gradient factors need it");
   sparse_max_density_ = max_density;
   if (max_density > 0) {
     sparse_.reserve(max_batch_, input_size());
-    lit_rows_.assign(input_size(), 0);
   } else {
     sparse_ = SparseBatch{};
-    lit_rows_.clear();
   }
 }
 
@@ -145,8 +157,9 @@ std::span<const float> Network::forward_impl(std::span<const float> x, std::size
     in = dropped;
   }
   sparse_used_ = false;
-  lit_rows_valid_ = false;  // they describe the batch of the next sparse backward
-  if (sparse_max_density_ > 0 && batch > 0) {
+  first_factors_ = {};  // they describe the batch of the next backward
+  // Factors need the nonzeros of every batch, even an empty or a dense one.
+  if (sparse_max_density_ > 0 && (batch > 0 || factors_)) {
     const std::size_t nonzeros = sparse_batch_build_rows(in, batch, input_size(), sparse_);
     sparse_used_ = static_cast<double>(nonzeros) <=
                    sparse_max_density_ * static_cast<double>(batch * input_size());
@@ -210,15 +223,15 @@ void Network::backward(std::span<const float> x, std::span<const float> dlogits,
   if (ready) ready(offsets_[0] + in * out, grads_.size());
   // The sparse path reuses the last forward's nonzeros: x must be that batch,
   // which the dense path assumes too (it reads the stored activations).
-  const bool sparse = sparse_used_;
+  const bool sparse = sparse_used_ || factors_;
   require(!sparse || sparse_.batch == batch, "backward: batch ", batch,
           " is not the last forward's ", sparse_.batch);
-  lit_rows_valid_ = sparse;
-  if (sparse) {
-    sparse_batch_build_columns(sparse_);
-    for (std::size_t i = 0; i < in; ++i) {
-      lit_rows_[i] = sparse_.col_start[i + 1] > sparse_.col_start[i] ? 1 : 0;
-    }
+  if (sparse) sparse_batch_build_columns(sparse_);
+  if (factors_) {
+    // The kernel's gradient is x^T delta, left to the caller as its factors.
+    require(!ready, "backward: no ready ranges under first-layer gradient factors");
+    first_factors_ = factors_of(sparse_, delta);
+    return;
   }
   for (std::size_t c = 0; c < chunks; ++c) {
     const std::size_t row_begin = in * c / chunks, row_end = in * (c + 1) / chunks;
@@ -229,11 +242,6 @@ void Network::backward(std::span<const float> x, std::span<const float> dlogits,
     }
     if (ready) ready(offsets_[0] + row_begin * out, offsets_[0] + row_end * out);
   }
-}
-
-std::span<const std::uint8_t> Network::first_layer_lit_rows() const {
-  return lit_rows_valid_ ? std::span<const std::uint8_t>(lit_rows_)
-                         : std::span<const std::uint8_t>{};
 }
 
 std::uint64_t hash_floats(std::span<const float> values) {

@@ -1,6 +1,7 @@
 #include "dpmnist/node_sum.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "dpmnist/error.h"
 
@@ -14,11 +15,13 @@ std::vector<Range> node_slices(std::size_t count, int parts) {
 }
 
 // count - tail, checked before any window is allocated.
-std::size_t summed_part(std::size_t count, std::size_t tail, std::size_t row_width,
-                        std::size_t max_rows) {
+std::size_t summed_part(std::size_t count, std::size_t tail, const FactorShape& factors) {
   require(tail <= count, "NodeSum: tail ", tail, " longer than count ", count);
-  require(row_width == 0 || max_rows * row_width <= count - tail, "NodeSum: ", max_rows,
-          " rows of ", row_width, " floats exceed the ", count - tail, " summed");
+  require(factors.rows * factors.width <= count - tail, "NodeSum: factors of ", factors.rows,
+          " rows of ", factors.width, " floats exceed the ", count - tail, " summed");
+  require((factors.rows == 0) == (factors.width == 0 || factors.max_batch == 0),
+          "NodeSum: factor shape ", factors.rows, " x ", factors.width, ", batch ",
+          factors.max_batch, " is partly zero");
   return count - tail;
 }
 
@@ -37,76 +40,103 @@ bool NodeSum::nodes_are_even(const Comm& world, const Comm& node) {
 }
 
 NodeSum::NodeSum(const Comm& world, Comm node, std::size_t count, std::size_t tail,
-                 std::size_t row_width, std::size_t max_rows)
+                 FactorShape factors)
     : node_(std::move(node)),
       cross_(world.split(node_.rank(), world.rank())),
       count_(count),
       tail_(tail),
-      slices_(node_slices(summed_part(count, tail, row_width, max_rows), node_.size())),
+      slices_(node_slices(summed_part(count, tail, factors), node_.size())),
       buffers_(node_, count),
       published_(node_, largest(slices_)),
-      row_width_(row_width),
-      max_rows_(row_width > 0 ? max_rows : 0),
-      lit_rows_(node_, 1 + max_rows_) {}
+      factors_(factors),
+      columns_(node_,
+               factors.rows > 0 ? 1 + factors.rows + 1 + factors.max_batch * factors.rows : 0),
+      factor_values_(node_, factors.max_batch * (factors.rows + factors.width)),
+      parts_(static_cast<std::size_t>(node_.size())) {}
 
 void NodeSum::fence() {
   // One barrier orders the writes to all three windows: each is synced on
   // both sides of it (MPI_Win_sync orders only its own window).
   buffers_.sync();
   published_.sync();
-  lit_rows_.sync();
+  columns_.sync();
+  factor_values_.sync();
   node_.barrier();
   buffers_.sync();
   published_.sync();
-  lit_rows_.sync();
+  columns_.sync();
+  factor_values_.sync();
 }
 
-void NodeSum::set_zero_rows(std::span<const std::uint8_t> lit) {
-  // A hint: rows beyond what the sum was built for are simply not described.
-  const std::size_t rows = std::min(lit.size(), max_rows_);
-  float* mine = lit_rows_.mine().data();
-  mine[0] = static_cast<float>(rows);
-  for (std::size_t r = 0; r < rows; ++r) mine[1 + r] = lit[r] ? 1.0f : 0.0f;
+void NodeSum::set_factors(const GradientFactors& mine) {
+  // R rows, W width, B batch, N nonzeros.
+  const std::size_t R = factors_.rows, W = factors_.width;
+  require(R > 0, "NodeSum::set_factors: this sum was built without factors");
+  require(mine.col_start.size() == R + 1 && mine.dy.size() % W == 0,
+          "NodeSum::set_factors: ", mine.col_start.size(), " column starts and ", mine.dy.size(),
+          " dy floats, expected ", R + 1, " and a multiple of ", W);
+  const std::size_t B = mine.dy.size() / W, N = mine.col_start[R];
+  require(B <= factors_.max_batch && N <= B * R && N <= mine.col_row.size() &&
+              N <= mine.col_value.size(),
+          "NodeSum::set_factors: batch ", B, " with ", N, " nonzeros, room for batch ",
+          factors_.max_batch, " (", factors_.max_batch * R, " nonzeros)");
+  std::uint32_t* words = columns_.mine().data();
+  float* values = factor_values_.mine().data();
+  words[0] = static_cast<std::uint32_t>(B);
+  std::copy(mine.col_start.begin(), mine.col_start.end(), words + 1);
+  std::copy_n(mine.col_row.begin(), N, words + 1 + R + 1);
+  std::copy_n(mine.col_value.begin(), N, values);
+  std::copy(mine.dy.begin(), mine.dy.end(), values + factors_.max_batch * R);
+  factors_set_ = true;
 }
 
-void NodeSum::reduce(std::span<float> sum) {
+double NodeSum::reduce(std::span<float> sum) {
   const Range mine = slice();
   const std::size_t n = mine.size(), body = count_ - tail_;
   require(sum.size() == n + tail_, "NodeSum::reduce: room for ", sum.size(), " floats, need ",
           n + tail_);
-  fence();  // every peer's addend (and its zero rows) is complete
-  // Piece by piece: each row of row_width_ floats (where ranks described
-  // their rows) or the rest of the slice, summed over the ranks whose piece
-  // may be nonzero, in rank order; a piece no rank lit is +0.
-  float* out = sum.data();
+  require(factors_set_ || !has_factors(), "NodeSum::reduce: set_factors() was not called");
+  fence();  // every peer's addend (and factors) is complete
   const int ranks = node_.size();
+  float* out = sum.data();
+  // The factored floats [0, R W) of the slice, from every rank's factors.
+  const std::size_t R = factors_.rows, W = factors_.width, factored = R * W;
+  double factor_seconds = 0;
   std::size_t i = mine.begin;
-  while (i < mine.end) {
-    const std::size_t row = row_width_ > 0 ? i / row_width_ : 0;
-    const bool in_rows = row_width_ > 0 && row < max_rows_;
-    const std::size_t end = in_rows ? std::min(mine.end, (row + 1) * row_width_) : mine.end;
-    bool first = true;
+  if (i < factored) {
+    const auto start = std::chrono::steady_clock::now();
+    const std::size_t B_max = factors_.max_batch;
     for (int q = 0; q < ranks; ++q) {
-      const float* described = lit_rows_.of(q).data();
-      if (in_rows && row < static_cast<std::size_t>(described[0]) && described[1 + row] == 0.0f) {
-        continue;  // rank q's row is all +0
-      }
-      const float* peer = buffers_.of(q).data();
-      if (first) {
-        std::copy(peer + i, peer + end, out + (i - mine.begin));
-      } else {
-        for (std::size_t k = i; k < end; ++k) out[k - mine.begin] += peer[k];
-      }
-      first = false;
+      const std::uint32_t* words = columns_.of(q).data();
+      const float* values = factor_values_.of(q).data();
+      const std::size_t B = std::min<std::size_t>(words[0], B_max), N = words[1 + R];
+      parts_[static_cast<std::size_t>(q)] = {{words + 1, R + 1},
+                                             {words + 1 + R + 1, std::min(N, B_max * R)},
+                                             {values, std::min(N, B_max * R)},
+                                             {values + B_max * R, B * W}};
     }
-    if (first) std::fill(out + (i - mine.begin), out + (end - mine.begin), 0.0f);
+    const std::size_t end = std::min(mine.end, factored);
+    sparse_factor_grad(parts_, R, W, i, end, sum.subspan(0, end - i));
     i = end;
+    factor_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  // The rest of the slice, summed over the ranks in rank order.
+  if (i < mine.end) {
+    float* rest = out + (i - mine.begin);
+    const std::size_t length = mine.end - i;
+    std::copy_n(buffers_.of(0).data() + i, length, rest);
+    for (int q = 1; q < ranks; ++q) {
+      const float* peer = buffers_.of(q).data() + i;
+      for (std::size_t k = 0; k < length; ++k) rest[k] += peer[k];
+    }
   }
   for (std::size_t t = 0; t < tail_; ++t) {
     out[n + t] = buffers_.of(0)[body + t];
     for (int q = 1; q < ranks; ++q) out[n + t] += buffers_.of(q)[body + t];
   }
   if (cross_->size() > 1) cross_->allreduce_sum(sum);
+  return factor_seconds;
 }
 
 void NodeSum::allgather(std::span<float> values) {
@@ -114,8 +144,8 @@ void NodeSum::allgather(std::span<float> values) {
           " values, expected ", count_ - tail_);
   const Range mine = slice();
   std::copy_n(values.data() + mine.begin, mine.size(), published_.mine().data());
-  fence();                     // every peer's slice is published (and every addend read)
-  lit_rows_.mine()[0] = 0.0f;  // the zero-row description served that reduce only
+  fence();               // every peer's slice is published (and every addend read)
+  factors_set_ = false;  // those factors served that reduce only
   for (int q = 0; q < node_.size(); ++q) {
     if (q == node_.rank()) continue;
     const Range& theirs = slices_[static_cast<std::size_t>(q)];

@@ -34,6 +34,10 @@ DPMNIST_INLINE void store(float* p, Vec v) {
 // kVectors accumulators of kLanes floats, kept in registers.
 struct Block {
   Vec a[kVectors];
+  DPMNIST_INLINE void zero() {
+#pragma GCC unroll 16
+    for (std::size_t v = 0; v < kVectors; ++v) a[v] = Vec{};
+  }
   DPMNIST_INLINE void load_from(const float* p) {
 #pragma GCC unroll 16
     for (std::size_t v = 0; v < kVectors; ++v) a[v] = load(p + v * kLanes);
@@ -102,6 +106,52 @@ DPMNIST_CLONES void weight_grad_rows(const SparseBatch& x, const float* __restri
       float* row = dW + i * O + o0;
       gather_scaled_rows(row, dy + o0, O, sample, value, k0, k1, std::min(kBlock, O - o0), false,
                          row);
+    }
+  }
+}
+
+// Block [o0, o0 + n) of row i of sum_p x_p^T dy_p into dst (n floats).
+DPMNIST_INLINE void factor_block(const GradientFactors* parts, std::size_t P, std::size_t i,
+                                 std::size_t O, std::size_t o0, std::size_t n, float* dst) {
+  if (n == kBlock) {
+    Block acc;
+    acc.zero();
+    for (std::size_t p = 0; p < P; ++p) {
+      const std::uint32_t* sample = parts[p].col_row.data();
+      const float* value = parts[p].col_value.data();
+      const float* dy = parts[p].dy.data() + o0;
+      for (std::uint32_t k = parts[p].col_start[i]; k < parts[p].col_start[i + 1]; ++k)
+        acc.add_scaled(value[k], dy + sample[k] * O);
+    }
+    acc.store_to(dst, false);
+    return;
+  }
+  float acc[kBlock] = {};
+  for (std::size_t p = 0; p < P; ++p) {
+    for (std::uint32_t k = parts[p].col_start[i]; k < parts[p].col_start[i + 1]; ++k) {
+      const float* row = parts[p].dy.data() + parts[p].col_row[k] * O + o0;
+      for (std::size_t j = 0; j < n; ++j) acc[j] += parts[p].col_value[k] * row[j];
+    }
+  }
+  std::copy_n(acc, n, dst);
+}
+
+DPMNIST_CLONES void factor_grad_range(const GradientFactors* parts, std::size_t P, std::size_t O,
+                                      std::size_t begin, std::size_t end, float* out) {
+  // Block by block over the rows [begin, end) touches; a block only partly
+  // inside is formed whole in scratch and its inside part copied.
+  float partial[kBlock];
+  for (std::size_t i = begin / O; i * O < end; ++i) {
+    for (std::size_t o0 = 0; o0 < O; o0 += kBlock) {
+      const std::size_t n = std::min(kBlock, O - o0), first = i * O + o0;
+      const std::size_t lo = std::max(first, begin), hi = std::min(first + n, end);
+      if (lo >= hi) continue;
+      if (lo == first && hi == first + n) {
+        factor_block(parts, P, i, O, o0, n, out + (first - begin));
+      } else {
+        factor_block(parts, P, i, O, o0, n, partial);
+        std::copy(partial + (lo - first), partial + (hi - first), out + (lo - begin));
+      }
     }
   }
 }
@@ -215,6 +265,31 @@ void sparse_dense_weight_grad_rows(const SparseBatch& x, std::span<const float> 
           "sparse_dense_weight_grad_rows: rows [", row_begin, ",", row_end, ") of B=", B, " I=", I,
           " O=", O);
   weight_grad_rows(x, dy.data(), dW.data(), O, row_begin, row_end);
+}
+
+GradientFactors factors_of(const SparseBatch& x, std::span<const float> dy) {
+  const std::uint32_t nnz = x.col_start.empty() ? 0 : x.col_start[x.width];
+  return {std::span<const std::uint32_t>(x.col_start.data(), x.width + 1),
+          std::span<const std::uint32_t>(x.col_row.data(), nnz),
+          std::span<const float>(x.col_value.data(), nnz), dy};
+}
+
+void sparse_factor_grad(std::span<const GradientFactors> parts, std::size_t in, std::size_t out,
+                        std::size_t begin, std::size_t end, std::span<float> dW_range) {
+  // I in, O out.
+  const std::size_t I = in, O = out;
+  require(begin <= end && end <= I * O && dW_range.size() == end - begin && O > 0,
+          "sparse_factor_grad: floats [", begin, ",", end, ") of dW [", I, ",", O, "] into ",
+          dW_range.size());
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    const GradientFactors& f = parts[p];
+    require(f.col_start.size() == I + 1 && f.col_start[I] <= f.col_row.size() &&
+                f.col_start[I] <= f.col_value.size() && f.dy.size() % O == 0,
+            "sparse_factor_grad: part ", p, " has ", f.col_start.size(), " column starts, ",
+            f.col_row.size(), " rows, ", f.col_value.size(), " values and ", f.dy.size(),
+            " dy floats for I=", I, " O=", O);
+  }
+  factor_grad_range(parts.data(), parts.size(), O, begin, end, dW_range.data());
 }
 
 }  // namespace dpmnist

@@ -140,8 +140,11 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
     net.backward(x, dlogits, batch);
   }
   seconds.backward += seconds_since(start);
-  result.stop = optimizer.step(net.params(), reduced, seconds.comm, seconds.optimizer,
-                               net.first_layer_lit_rows());
+  SyncSeconds sync;
+  result.stop = optimizer.step(net.params(), reduced, sync, net.first_layer_factors());
+  seconds.backward += sync.gradient;  // the first kernel's gradient, formed from factors
+  seconds.comm += sync.comm;
+  seconds.optimizer += sync.optimizer;
   if (options.max_norm > 0) {
     start = Clock::now();
     net.apply_max_norm(options.max_norm);
@@ -178,12 +181,18 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   const int ranks_per_node = ranks_per_node_override();
   require(comm.agree(static_cast<std::uint64_t>(ranks_per_node)), "rank ", comm.rank(),
           ": DPMNIST_RANKS_PER_NODE differs between ranks (this rank: ", ranks_per_node, ")");
+  // Under shm with the sparse input, the first kernel's gradient travels as
+  // its factors (the batch's nonzeros and the layer's output gradient).
+  const FactorShape factors = config.sparse_input_max_density > 0
+                                  ? FactorShape{config.widths()[0], config.widths()[1],
+                                                (global_batch + comm.size() - 1) / comm.size()}
+                                  : FactorShape{};
   DistributedAdam adam(comm, net.params().size(), config.adam,
-                       parse_gradient_sync(config.gradient_sync), ranks_per_node,
-                       config.widths()[1], config.widths()[0]);
+                       parse_gradient_sync(config.gradient_sync), ranks_per_node, factors);
   if (std::span<float> shared = adam.gradient_buffer(); !shared.empty()) {
     net.bind_gradients(shared);
   }
+  net.set_first_kernel_grad_as_factors(adam.takes_factors());
   StepOptions step_options;
   step_options.overlap_chunks = config.overlap ? config.overlap_chunks : 0;
   step_options.label_smoothing = config.label_smoothing;
@@ -238,7 +247,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
                       std::to_string(static_cast<int>(config.sparse_input_max_density * 100)) +
                       "% nonzero)"
                 : std::string("dense sgemm"))
-        << "\n";
+        << (adam.takes_factors() ? ", its weight gradient summed from factors x^T dy" : "") << "\n";
     if (parse_gradient_sync(config.gradient_sync) != adam.sync()) {
       log << "note: train.gradient_sync = " << config.gradient_sync
           << " needs the same number of ranks on every node; they differ, so "

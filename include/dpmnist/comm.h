@@ -90,20 +90,21 @@ class Comm {
   bool owned_ = false;
 };
 
-// Floats shared by the ranks of one node through an MPI-3 shared-memory
-// window: every rank owns `count` of them (its own count; they may differ)
-// and reads or writes any peer's as plain memory, with fence() between one
-// rank's writes and another's reads.
+// Values of type T (float or std::uint32_t) shared by the ranks of one node
+// through an MPI-3 shared-memory window: every rank owns `count` of them (its
+// own count; they may differ) and reads or writes any peer's as plain memory,
+// with fence() between one rank's writes and another's reads.
 // Not for ranks on different nodes (build it on Comm::split_by_node()).
-class SharedFloats {
+template <typename T>
+class SharedArray {
  public:
-  SharedFloats(const Comm& node, std::size_t count);  // collective over node
-  ~SharedFloats();  // collective (skipped while an exception unwinds)
-  SharedFloats(const SharedFloats&) = delete;
-  SharedFloats& operator=(const SharedFloats&) = delete;
+  SharedArray(const Comm& node, std::size_t count);  // collective over node
+  ~SharedArray();  // collective (skipped while an exception unwinds)
+  SharedArray(const SharedArray&) = delete;
+  SharedArray& operator=(const SharedArray&) = delete;
 
-  std::span<float> mine() const { return of(rank_); }
-  std::span<float> of(int node_rank) const;
+  std::span<T> mine() const { return of(rank_); }
+  std::span<T> of(int node_rank) const;
   // Every rank's writes before the fence are seen by every rank after it.
   // Collective over node: MPI_Win_sync, MPI_Barrier, MPI_Win_sync.
   void fence() const;
@@ -115,8 +116,10 @@ class SharedFloats {
   MPI_Comm comm_;
   MPI_Win window_ = MPI_WIN_NULL;
   int rank_ = 0;
-  std::vector<float*> bases_;        // [node size] each rank's floats in this address space
+  std::vector<T*> bases_;            // [node size] each rank's values in this address space
   std::vector<std::size_t> counts_;  // [node size] how many each rank owns
 };
+using SharedFloats = SharedArray<float>;
+using SharedWords = SharedArray<std::uint32_t>;
 
 }  // namespace dpmnist

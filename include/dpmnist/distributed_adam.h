@@ -1,7 +1,8 @@
 // Adam over ranks: sums every rank's gradients and takes the same step
 // everywhere: replicated (one allreduce, Adam on all parameters everywhere),
 // sharded as in ZeRO-1 (reduce-scatter, Adam on each rank's slice, allgather),
-// or shm, the sharded form through node shared memory (node_sum.h).
+// or shm, the sharded form through node shared memory (node_sum.h), where
+// the first kernel's gradient may travel as its factors.
 #pragma once
 
 #include <cstddef>
@@ -23,17 +24,22 @@ enum class GradientSync { kAllreduce, kSharded, kShm };
 GradientSync parse_gradient_sync(const std::string& name);
 const char* gradient_sync_name(GradientSync sync);
 
+// Seconds one step adds: forming gradients (from factors), communicating
+// (waits included) and updating.
+struct SyncSeconds {
+  double gradient = 0, comm = 0, optimizer = 0;
+};
+
 class DistributedAdam {
  public:
   // ranks_per_node (shm only): 0 finds the nodes; k > 0 treats consecutive
   // groups of k ranks as nodes (tests of the multi-node path on one machine).
   // shm needs the same number of ranks on every node; where they differ it
   // falls back to sharded (sync() says which form runs).
-  // row_width, max_rows (shm only): the gradient's first max_rows rows of
-  // row_width floats may be described as zero at each step (step's lit).
+  // factors (shm only, on more than one rank): the gradient's first
+  // rows * width floats come to step() as factors (takes_factors()).
   DistributedAdam(const Comm& comm, std::size_t param_count, AdamSettings settings,
-                  GradientSync sync, int ranks_per_node = 0, std::size_t row_width = 0,
-                  std::size_t max_rows = 0);
+                  GradientSync sync, int ranks_per_node = 0, FactorShape factors = {});
 
   // shm: the gradient buffer [P+1] the network must accumulate into
   // (Network::bind_gradients), in memory the node's ranks share; else empty.
@@ -43,10 +49,14 @@ class DistributedAdam {
   // gradient (already scaled to the global mean) and, last, its control word.
   // Collective. Returns true on every rank iff any rank's control word was > 0.
   // Adds the seconds spent communicating and updating to the two counters.
-  // lit (shm only, may be empty): rows r with lit[r] == 0 of this rank's
-  // gradient are all +0 (Network::first_layer_lit_rows), so peers skip them.
-  bool step(std::span<float> params, std::span<float> grads_and_control, double& comm_seconds,
-            double& optimizer_seconds, std::span<const std::uint8_t> lit = {});
+  // Where takes_factors(), factors gives the gradient's first rows * width
+  // floats (Network::first_layer_factors; grads_and_control's are ignored);
+  // else it must be empty. seconds.gradient: forming them from the factors.
+  bool step(std::span<float> params, std::span<float> grads_and_control, SyncSeconds& seconds,
+            const GradientFactors& factors = {});
+  // True on every rank alike when step() wants the first kernel's gradient
+  // as factors (Network::set_first_kernel_grad_as_factors).
+  bool takes_factors() const { return shm_ && shm_->has_factors(); }
 
   // Overlap (allreduce form only): start summing one range of
   // grads_and_control as soon as backward has finished it; step() then waits
@@ -76,8 +86,8 @@ class DistributedAdam {
   std::vector<float> reduced_;        // [slice size (+1 shm)] this rank's summed gradients
   std::vector<MPI_Request> pending_;  // sums started by start_sum, not yet waited for
 
-  bool step_shm(std::span<float> params, std::span<float> grads_and_control, double& comm_seconds,
-                double& optimizer_seconds, std::span<const std::uint8_t> lit);
+  bool step_shm(std::span<float> params, std::span<float> grads_and_control, SyncSeconds& seconds,
+                const GradientFactors& factors);
 };
 
 }  // namespace dpmnist

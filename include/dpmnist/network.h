@@ -46,7 +46,8 @@ class Network {
 
   // Glorot-uniform kernels (limit sqrt(6/(in+out)), Keras's default), zero biases.
   void init_glorot(std::uint64_t seed);
-  // Zeroes grads_and_control() with one memset.
+  // Zeroes grads_and_control() with one memset (all but the first kernel's
+  // gradient under factors, which backward then never writes).
   void zero_grads();
 
   // Inverted dropout for training: each hidden unit (and, with input_rate,
@@ -59,10 +60,15 @@ class Network {
   void set_sparse_input(float max_density);
   // Whether the last forward took the sparse path.
   bool last_forward_sparse() const { return sparse_used_; }
-  // After a sparse backward: lit[i] == 0 where input i was 0 in every sample
-  // of the batch, so row i of the first kernel's gradient [in, out] got
-  // nothing (it stays as zero_grads left it). Empty after a dense backward.
-  std::span<const std::uint8_t> first_layer_lit_rows() const;
+  // On (needs the sparse input): backward leaves the first kernel's gradient
+  // [in, out] alone and gives its factors instead, the batch's nonzeros by
+  // column and the layer's output gradient, whose product x^T dy it is; the
+  // caller forms it (NodeSum: each rank its slice of the node's summed
+  // gradient, from every rank's factors). Off by default.
+  void set_first_kernel_grad_as_factors(bool on);
+  // After a backward with factors on, until the next forward: views of this
+  // network's buffers. Empty otherwise.
+  GradientFactors first_layer_factors() const;
   // Max-norm constraint: every hidden unit's incoming weight vector (a column
   // of its kernel) is scaled down to L2 norm max_norm if longer.
   void apply_max_norm(float max_norm);
@@ -107,10 +113,10 @@ class Network {
   std::vector<float> column_norms_;        // [widest layer] scratch for apply_max_norm
   std::vector<float> delta_a_, delta_b_;   // [max_batch * max hidden width] each
   float sparse_max_density_ = 0;
-  bool sparse_used_ = false;            // the last forward's first layer ran on sparse_
-  SparseBatch sparse_;                  // the last forward's first-layer input, its nonzeros
-  std::vector<std::uint8_t> lit_rows_;  // [input] after a sparse backward
-  bool lit_rows_valid_ = false;
+  bool sparse_used_ = false;       // the last forward's first layer ran on sparse_
+  SparseBatch sparse_;             // the last forward's first-layer input, its nonzeros
+  bool factors_ = false;           // backward gives the first kernel's gradient as factors
+  GradientFactors first_factors_;  // after such a backward: views of sparse_ and a delta
 };
 
 // 64-bit FNV-1a of the bytes of values: cheap bitwise-agreement check across ranks.

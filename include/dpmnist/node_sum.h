@@ -2,6 +2,9 @@
 // (MPI-3 shared windows): each rank sums one slice straight from its peers'
 // buffers and hands results back the same way; between nodes, one allreduce
 // per slice (two levels). It needs the same number of ranks on every node.
+// The first rows of each addend may come as factors instead (sparse_input.h:
+// x^T dy), and each rank forms its slice of their sum from every rank's
+// factors: for a sparse input layer they are far fewer bytes than the rows.
 #pragma once
 
 #include <cstddef>
@@ -12,8 +15,15 @@
 
 #include "dpmnist/comm.h"
 #include "dpmnist/shard.h"
+#include "dpmnist/sparse_input.h"
 
 namespace dpmnist {
+
+// Addends whose floats [0, rows * width) come as factors x^T dy: x [B, rows]
+// by columns, dy [B, width], B <= max_batch. All zero: no factors.
+struct FactorShape {
+  std::size_t rows = 0, width = 0, max_batch = 0;
+};
 
 class NodeSum {
  public:
@@ -21,10 +31,8 @@ class NodeSum {
   // nodes_are_even) and the world. count floats per rank: the first
   // count - tail are split into one slice per node rank, the last tail
   // (control words) are summed whole by every rank. Collective.
-  // row_width > 0 lets set_zero_rows() describe addends by rows of that
-  // many floats from index 0 (up to max_rows of them).
   NodeSum(const Comm& world, Comm node, std::size_t count, std::size_t tail,
-          std::size_t row_width = 0, std::size_t max_rows = 0);
+          FactorShape factors = {});
 
   // True on every rank iff every node holds node.size() ranks. Collective.
   static bool nodes_are_even(const Comm& world, const Comm& node);
@@ -36,18 +44,18 @@ class NodeSum {
   const Comm& node() const { return node_; }
   const Comm& cross() const { return *cross_; }
 
-  // sum [slice size + tail] out: this rank's slice of every rank's buffer(),
-  // summed in rank order, then the tails summed. Collective; buffers must
-  // not change until the next allgather.
-  void reduce(std::span<float> sum);
+  bool has_factors() const { return factors_.rows > 0; }
+  // With factors, before each reduce(): this rank's addend's floats
+  // [0, rows * width) are mine.x^T mine.dy (buffer() holds the rest). Copies
+  // them where the node's ranks read them.
+  void set_factors(const GradientFactors& mine);
 
-  // Before reduce(): rows r with lit[r] == 0 of this rank's addend (floats
-  // [r w, (r+1) w), w = row_width) are all +0, so the summing ranks skip
-  // them (no read, and no copy of those lines left in their caches for this
-  // rank's next writes to invalidate). An empty lit: no rows known zero;
-  // rows past max_rows are not described.
-  // It describes the next reduce() and lapses at the allgather() after it.
-  void set_zero_rows(std::span<const std::uint8_t> lit);
+  // sum [slice size + tail] out: this rank's slice of every rank's addend,
+  // summed in rank order (the factored part formed from every rank's
+  // factors), then the tails summed. Collective; buffers and factors must
+  // not change until the next allgather. Returns the seconds spent forming
+  // the factored part (arithmetic, not communication).
+  double reduce(std::span<float> sum);
   // values [count - tail] in/out: every rank's slice of values, written by
   // its owner, reaches every rank (nodes hold identical slices). Collective.
   void allgather(std::span<float> values);
@@ -57,12 +65,15 @@ class NodeSum {
   std::optional<Comm> cross_;  // the ranks of equal node rank, one per node
   std::size_t count_, tail_;
   std::vector<Range> slices_;  // [node size]
-  void fence();                // all three windows, one node barrier
+  void fence();                // all the windows, one node barrier
 
   SharedFloats buffers_;    // [count] per rank: the addends
   SharedFloats published_;  // [largest slice] per rank: allgather's source
-  std::size_t row_width_, max_rows_;
-  SharedFloats lit_rows_;  // [1 + max_rows] per rank: row count, then 1/0 per row
+  FactorShape factors_;
+  bool factors_set_ = false;  // set_factors() since the last allgather()
+  SharedWords columns_;       // per rank: [1] batch, [rows + 1] col_start, [max_batch rows] col_row
+  SharedFloats factor_values_;  // per rank: [max_batch rows] col_value, [max_batch width] dy
+  std::vector<GradientFactors> parts_;  // [node size] views of every rank's factors
 };
 
 }  // namespace dpmnist

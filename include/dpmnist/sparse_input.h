@@ -46,4 +46,26 @@ void sparse_dense_weight_grad_rows(const SparseBatch& x, std::span<const float> 
                                    std::span<float> dW, std::size_t out, std::size_t row_begin,
                                    std::size_t row_end);
 
+// One batch's factors of the first kernel's gradient dW [I,O] = x^T dy: x's
+// nonzeros by column and dy [B,O]. A view (of a SparseBatch and the layer's
+// output gradient, or of memory another rank shares); the summed gradient
+// of several batches is then formed from their factors, a slice at a time,
+// without any rank forming its own full dW (sufficient factors, as in
+// Xie et al., "Distributed Machine Learning via Sufficient Factor Broadcasting").
+struct GradientFactors {
+  std::span<const std::uint32_t> col_start;  // [I+1]; empty: no factors
+  std::span<const std::uint32_t> col_row;    // [col_start[I]] sample of each nonzero, by column
+  std::span<const float> col_value;          // [col_start[I]]
+  std::span<const float> dy;                 // [B,O]
+};
+GradientFactors factors_of(const SparseBatch& x, std::span<const float> dy);
+
+// parts [P] in; floats [begin, end) of dW [I,O] (flattened: they may start and
+// end inside rows) = sum over parts, in order, of part.x^T part.dy, each
+// element summed from zero over the parts' nonzeros in column order;
+// out [end - begin] (OVERWRITTEN). Every part's col_row entries must be
+// rows of its dy.
+void sparse_factor_grad(std::span<const GradientFactors> parts, std::size_t in, std::size_t out,
+                        std::size_t begin, std::size_t end, std::span<float> dW_range);
+
 }  // namespace dpmnist

@@ -31,9 +31,15 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
   Network net(widths, global_batch);
   net.init_glorot(123);
   net.set_sparse_input(sparse_input);
-  // shm may skip the first kernel's rows that a rank's batch left zero.
-  DistributedAdam adam(comm, net.params().size(), {}, sync, ranks_per_node, widths[1], widths[0]);
+  // As the trainer wires it: with the sparse input, shm sums the first
+  // kernel's gradient from every rank's factors.
+  const FactorShape factors =
+      sparse_input > 0
+          ? FactorShape{widths[0], widths[1], (global_batch + comm.size() - 1) / comm.size()}
+          : FactorShape{};
+  DistributedAdam adam(comm, net.params().size(), {}, sync, ranks_per_node, factors);
   if (!adam.gradient_buffer().empty()) net.bind_gradients(adam.gradient_buffer());
+  net.set_first_kernel_grad_as_factors(adam.takes_factors());
   std::vector<float> x(global_batch * kImagePixels);
   std::vector<std::uint8_t> labels(global_batch);
   StepSeconds seconds;

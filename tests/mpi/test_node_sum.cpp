@@ -1,11 +1,14 @@
 // NodeSum, the shared-memory sum under gradient_sync = shm: sums and
 // gathers against closed forms, on the real node and on virtual nodes (so
-// the cross-node allreduce runs too), with slices that do not divide evenly.
+// the cross-node allreduce runs too), with slices that do not divide evenly,
+// and with addends whose first rows come as factors x^T dy.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "dpmnist/error.h"
 #include "dpmnist/node_sum.h"
 #include "dpmnist/rng.h"
 
@@ -18,49 +21,82 @@ float addend(int rank, std::size_t i) {
   return static_cast<float>((rank + 1) * 3 + static_cast<int>(i % 11));
 }
 
-// With row_width > 0, rank q's row r (row_width floats from index 0, rows
-// below max_rows) is zero, and described so, when (r + q + round) % 3 == 0.
-bool zero_row(int rank, std::size_t i, int round, std::size_t row_width, std::size_t max_rows) {
-  if (row_width == 0 || i / row_width >= max_rows) return false;
-  return (i / row_width + static_cast<std::size_t>(rank + round)) % 3 == 0;
+// Rank q's factors in a round: x [B, rows] (about a third nonzero) and
+// dy [B, width], small integers, so every product and sum is exact. The
+// batch varies by rank and round, and is 0 for some (an empty shard).
+struct Factors {
+  std::size_t batch = 0;
+  std::vector<float> x, dy;
+};
+Factors factors_of_rank(int q, int round, const FactorShape& shape) {
+  Factors f;
+  f.batch = static_cast<std::size_t>(q + round) % (shape.max_batch + 1);
+  f.x.resize(f.batch * shape.rows);
+  f.dy.resize(f.batch * shape.width);
+  for (std::size_t k = 0; k < f.x.size(); ++k) {
+    const std::size_t h = (k * 7 + static_cast<std::size_t>(q * 5 + round)) % 9;
+    f.x[k] = h < 3 ? static_cast<float>(h + 1) : 0.0f;
+  }
+  for (std::size_t k = 0; k < f.dy.size(); ++k) {
+    f.dy[k] = static_cast<float>(static_cast<int>((k + static_cast<std::size_t>(q)) % 5) - 2);
+  }
+  return f;
 }
 
-void expect_sums(int ranks_per_node, std::size_t count, std::size_t tail, std::size_t row_width = 0,
-                 std::size_t max_rows = 0) {
+// expected = sum over ranks of each rank's addend: x^T dy on the factored
+// floats (a plain triple loop here), addend() * scale on the rest.
+std::vector<double> expected_sums(int ranks, std::size_t count, int round,
+                                  const FactorShape& shape) {
+  const double scale = round + 1;
+  std::vector<double> total(count, 0.0);
+  const std::size_t factored = shape.rows * shape.width;
+  for (int q = 0; q < ranks; ++q) {
+    const Factors f = factors_of_rank(q, round, shape);
+    for (std::size_t b = 0; b < f.batch; ++b) {
+      for (std::size_t i = 0; i < shape.rows; ++i) {
+        for (std::size_t o = 0; o < shape.width; ++o) {
+          total[i * shape.width + o] += double{f.x[b * shape.rows + i]} * f.dy[b * shape.width + o];
+        }
+      }
+    }
+    for (std::size_t i = factored; i < count; ++i) total[i] += addend(q, i) * scale;
+  }
+  return total;
+}
+
+void expect_sums(int ranks_per_node, std::size_t count, std::size_t tail, FactorShape shape = {}) {
   const Comm world;
   Comm node = world.split_by_node(ranks_per_node);
   if (!NodeSum::nodes_are_even(world, node)) GTEST_SKIP() << "uneven virtual nodes";
-  NodeSum sum(world, std::move(node), count, tail, row_width, max_rows);
+  NodeSum sum(world, std::move(node), count, tail, shape);
+  EXPECT_EQ(sum.has_factors(), shape.rows > 0);
   std::span<float> mine = sum.buffer();
+  SparseBatch sparse;
+  if (shape.rows > 0) sparse.reserve(shape.max_batch, shape.rows);
   for (int round = 0; round < 3; ++round) {  // buffers are reused round after round
     const auto scale = static_cast<float>(round + 1);
-    for (std::size_t i = 0; i < count; ++i) {
-      const bool zero = zero_row(world.rank(), i, round, row_width, max_rows);
-      mine[i] = zero ? 0.0f : addend(world.rank(), i) * scale;
+    const std::size_t factored = shape.rows * shape.width;
+    // The factored floats of the buffer are not part of the addend: poison them.
+    for (std::size_t i = 0; i < factored; ++i) mine[i] = std::nanf("");
+    for (std::size_t i = factored; i < count; ++i) mine[i] = addend(world.rank(), i) * scale;
+    const Factors f = factors_of_rank(world.rank(), round, shape);
+    if (shape.rows > 0) {
+      sparse_batch_build_rows(f.x, f.batch, shape.rows, sparse);
+      sparse_batch_build_columns(sparse);
+      sum.set_factors(factors_of(sparse, f.dy));
     }
-    std::vector<std::uint8_t> lit(max_rows);
-    for (std::size_t r = 0; r < max_rows; ++r) {
-      lit[r] = zero_row(world.rank(), r * row_width, round, row_width, max_rows) ? 0 : 1;
-    }
-    if (row_width > 0) sum.set_zero_rows(lit);
     const Range slice = sum.slice();
     std::vector<float> reduced(slice.size() + tail, -1.0f);
     sum.reduce(reduced);
-    auto expected = [&](std::size_t i) {
-      double total = 0;
-      for (int q = 0; q < world.size(); ++q) {
-        if (!zero_row(q, i, round, row_width, max_rows)) total += addend(q, i) * scale;
-      }
-      return static_cast<float>(total);
-    };
+    const std::vector<double> expected = expected_sums(world.size(), count, round, shape);
     // Count mismatches and agree once per round: an early return on one rank
     // would leave the others waiting in the next collective.
     std::size_t wrong = 0;
     for (std::size_t k = 0; k < slice.size(); ++k) {
-      wrong += reduced[k] != expected(slice.begin + k);
+      wrong += reduced[k] != expected[slice.begin + k];
     }
     for (std::size_t t = 0; t < tail; ++t) {
-      wrong += reduced[slice.size() + t] != expected(count - tail + t);
+      wrong += reduced[slice.size() + t] != expected[count - tail + t];
     }
     EXPECT_EQ(wrong, 0u) << "round " << round << ": wrong sums on rank " << world.rank();
     // Each rank "updates" its slice (here: writes the sums), then gathers.
@@ -68,7 +104,7 @@ void expect_sums(int ranks_per_node, std::size_t count, std::size_t tail, std::s
     std::copy_n(reduced.begin(), slice.size(), values.begin() + slice.begin);
     sum.allgather(values);
     std::size_t wrong_gathered = 0;
-    for (std::size_t i = 0; i < values.size(); ++i) wrong_gathered += values[i] != expected(i);
+    for (std::size_t i = 0; i < values.size(); ++i) wrong_gathered += values[i] != expected[i];
     EXPECT_EQ(wrong_gathered, 0u) << "round " << round << ": wrong gathered values on rank "
                                   << world.rank();
     EXPECT_FALSE(world.any(wrong + wrong_gathered > 0));
@@ -88,12 +124,27 @@ TEST(NodeSum, SumsAndGathersAcrossVirtualNodesOfOneRank) {
 
 TEST(NodeSum, SumsAndGathersAcrossVirtualNodesOfTwoRanks) {
   expect_sums(2, 777, 2);  // skipped where the ranks do not split evenly
-  expect_sums(2, 777, 2, 100, 7);
+  expect_sums(2, 777, 2, {7, 100, 3});
 }
 
-TEST(NodeSum, RowsDescribedAsZeroAreSkippedAndTheSumsStayExact) {
-  expect_sums(0, 1001, 1, 64, 12);  // rows end inside some slices, the rest is undescribed
-  expect_sums(1, 1001, 1, 64, 12);
+TEST(NodeSum, FactoredRowsAreFormedFromEveryRanksFactorsExactly) {
+  // Rows of 150 floats (a full 128-float block and a partial one) end inside
+  // slices; the rest of the addend is summed whole. Batches 0..3.
+  expect_sums(0, 1001, 1, {6, 150, 3});
+  expect_sums(1, 1001, 1, {6, 150, 3});
+  expect_sums(0, 5, 1, {2, 2, 2});  // everything factored but the tail
+}
+
+TEST(NodeSum, MisusedFactorsAreReportedWithTheirSizes) {
+  const Comm world;
+  NodeSum plain(world, world.split_by_node(), 100, 1);
+  const std::vector<std::uint32_t> start(5, 0);
+  const GradientFactors none{start, {}, {}, {}};
+  EXPECT_THROW(plain.set_factors(none), Error);
+  NodeSum factored(world, world.split_by_node(), 100, 1, {4, 10, 2});
+  const std::vector<float> dy(30, 1.0f);  // batch 3 > max batch 2
+  EXPECT_THROW(factored.set_factors({start, {}, {}, dy}), Error);
+  EXPECT_THROW(NodeSum(world, world.split_by_node(), 30, 1, {4, 10, 2}), Error);  // 40 > 29
 }
 
 TEST(NodeSum, UnevenNodesAreReportedAlikeOnEveryRank) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "dpmnist/error.h"
 #include "dpmnist/network.h"
 #include "dpmnist/rng.h"
 #include "dpmnist/softmax_cross_entropy.h"
@@ -161,4 +162,90 @@ TEST(SparseDense, NetworkMatchesTheDensePathAndCentralDifferences) {
   net.set_sparse_input(1.0f);
   net.forward(x, B);
   EXPECT_TRUE(net.last_forward_sparse());
+}
+
+// Several batches' factors summed a range at a time: the reference is
+// sum_p x_p^T dy_p by a plain matmul. Ranges start and end inside rows and
+// inside 128-float blocks; one batch is empty and one has an empty column.
+TEST(SparseDense, FactoredGradientRangesMatchTheSumOfProducts) {
+  const std::size_t I = 23;
+  const std::vector<std::size_t> batches = {4, 0, 7};
+  for (std::size_t O : {5u, 128u, 150u}) {
+    std::vector<SparseBatch> sparse(batches.size());
+    std::vector<std::vector<float>> dys;
+    std::vector<GradientFactors> parts;
+    std::vector<double> want(I * O, 0.0);
+    for (std::size_t p = 0; p < batches.size(); ++p) {
+      const std::size_t B = batches[p];
+      auto x = sparse_matrix(B, I, 0.3, 20 + p);
+      for (std::size_t r = 0; r < B; ++r) x[r * I + 3] = 0.0f;
+      dys.push_back(random_vector(B * O, 30 + p));
+      sparse[p].reserve(std::max<std::size_t>(B, 1), I);
+      sparse_batch_build_rows(x, B, I, sparse[p]);
+      sparse_batch_build_columns(sparse[p]);
+      if (B > 0) {
+        const auto product = reference::matmul(true, false, I, O, B, x, dys[p]);
+        for (std::size_t i = 0; i < want.size(); ++i) want[i] += product[i];
+      }
+    }
+    for (std::size_t p = 0; p < batches.size(); ++p) parts.push_back(factors_of(sparse[p], dys[p]));
+    // Three ranges that cover [0, I*O) once, split off-row and off-block.
+    const std::size_t cut1 = 2 * O + O / 3 + 1, cut2 = 17 * O + 2;
+    std::vector<float> dW(I * O, -7.0f);
+    for (auto [b, e] : {std::pair{std::size_t{0}, cut1}, {cut1, cut2}, {cut2, I * O}}) {
+      sparse_factor_grad(parts, I, O, b, e, std::span<float>(dW).subspan(b, e - b));
+    }
+    for (std::size_t i = 0; i < dW.size(); ++i) {
+      ASSERT_NEAR(dW[i], want[i], 1e-5) << "O " << O << " i " << i;
+    }
+    for (std::size_t o = 0; o < O; ++o) EXPECT_EQ(dW[3 * O + o], 0.0f) << "empty column, O " << O;
+  }
+  const std::vector<GradientFactors> none;
+  std::vector<float> out(3);
+  EXPECT_THROW(sparse_factor_grad(none, 2, 2, 2, 5, out), Error);  // 5 > 2 x 2
+}
+
+// With factors on, backward leaves the first kernel's gradient alone and its
+// factors multiply out to the gradient the plain backward forms, under
+// dropout too, and for a dense batch (the GEMM forward) as well.
+TEST(SparseDense, NetworkFactorsMultiplyOutToTheFirstKernelsGradient) {
+  const std::vector<std::size_t> widths = {30, 70, 4};
+  const std::size_t B = 5, I = widths[0], O = widths[1];
+  const std::vector<std::uint8_t> labels = {0, 3, 1, 2, 3};
+  for (double density : {0.3, 0.9}) {
+    const auto x = sparse_matrix(B, I, density, 8);
+    for (float dropout : {0.0f, 0.3f}) {
+      Network plain(widths, B), factored(widths, B);
+      for (Network* net : {&plain, &factored}) {
+        net->init_glorot(11);
+        net->set_dropout(dropout, dropout);
+        net->set_sparse_input(0.5f);
+      }
+      factored.set_first_kernel_grad_as_factors(true);
+      auto backward = [&](Network& net) {
+        std::ranges::fill(net.grads(), 3.0f);
+        net.zero_grads();
+        auto logits = net.forward_train(x, B, 77);
+        auto dlogits = net.logits_grad(B);
+        softmax_cross_entropy(logits, labels, B, 4, 1.0f / B, dlogits);
+        net.backward(x, dlogits, B);
+      };
+      backward(plain);
+      backward(factored);
+      EXPECT_TRUE(plain.first_layer_factors().col_start.empty());
+      const GradientFactors f = factored.first_layer_factors();
+      ASSERT_EQ(f.col_start.size(), I + 1);
+      std::vector<float> formed(I * O);
+      sparse_factor_grad(std::span(&f, 1), I, O, 0, I * O, formed);
+      for (std::size_t i = 0; i < I * O; ++i) {
+        ASSERT_NEAR(formed[i], plain.kernel_grad(0)[i], 1e-6) << "density " << density << " " << i;
+        ASSERT_EQ(factored.kernel_grad(0)[i], 3.0f) << "backward wrote the first kernel's gradient";
+      }
+      for (std::size_t i = I * O; i < plain.grads().size(); ++i) {
+        ASSERT_EQ(factored.grads()[i], plain.grads()[i]) << "gradient " << i;
+      }
+    }
+  }
+  Network dense_only({4, 3, 2}, 2);
+  EXPECT_THROW(dense_only.set_first_kernel_grad_as_factors(true), Error);
 }
