@@ -4,7 +4,10 @@
 #   allreduce            one MPI_Allreduce after backward, Adam on every rank
 #   allreduce+overlap    sums started during backward (chunked first layer)
 #   sharded              ZeRO-1: reduce-scatter, Adam on a slice, allgather
-#   shm                  ZeRO-1 through node shared memory (the seed default)
+#   shm                  ZeRO-1 through node shared memory (the seed default),
+#                        the first kernel's gradient sent as its factors
+#   shm-whole            the same summing whole gradient buffers
+#                        (train.gradient_factors = false)
 #   shm, dense layer 1   the same with the first layer's dense sgemm
 #                        (model.sparse_input_max_density = 0)
 # Prints, per mode, the round with the median s/epoch (PICK=min: the fastest)
@@ -20,8 +23,9 @@ declare -A flags=(
   [allreduce+overlap]="--train.gradient_sync=allreduce --train.overlap=true"
   [sharded]="--train.gradient_sync=sharded --train.overlap=false"
   [shm]="--train.gradient_sync=shm --train.overlap=false"
+  [shm-whole]="--train.gradient_sync=shm --train.overlap=false --train.gradient_factors=false"
   [shm-dense]="--train.gradient_sync=shm --train.overlap=false --model.sparse_input_max_density=0")
-modes=(allreduce allreduce+overlap sharded shm shm-dense)
+modes=(allreduce allreduce+overlap sharded shm shm-whole shm-dense)
 for round in $(seq "$rounds"); do
   for mode in "${modes[@]}"; do
     # shellcheck disable=SC2086

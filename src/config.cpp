@@ -144,6 +144,7 @@ std::string TrainConfig::to_text() const {
       << "train.lr_scaling = " << lr_scaling << "\n"
       << "train.lr_reference_batch = " << lr_reference_batch << "\n"
       << "train.gradient_sync = " << gradient_sync << "\n"
+      << "train.gradient_factors = " << (gradient_factors ? "true" : "false") << "\n"
       << "train.overlap = " << (overlap ? "true" : "false") << "\n"
       << "train.overlap_chunks = " << overlap_chunks << "\n"
       << "train.seed = " << seed << "\n"
@@ -204,6 +205,9 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
       "train.gradient_sync", po::value(&c.gradient_sync),
       "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on a "
       "slice, allgather) | shm (ZeRO-1 through node shared memory, hierarchical across nodes)")(
+      "train.gradient_factors", po::value(&c.gradient_factors),
+      "true: under shm with the sparse input, the first kernel's gradient travels as its factors "
+      "(the batch's nonzeros and dy) and each rank forms its slice of the sum from them")(
       "train.overlap", po::value(&c.overlap),
       "true: start summing each gradient range during backward (allreduce only)")(
       "train.overlap_chunks", po::value(&c.overlap_chunks),

@@ -183,7 +183,8 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
           ": DPMNIST_RANKS_PER_NODE differs between ranks (this rank: ", ranks_per_node, ")");
   // Under shm with the sparse input, the first kernel's gradient travels as
   // its factors (the batch's nonzeros and the layer's output gradient).
-  const FactorShape factors = config.sparse_input_max_density > 0
+  const bool use_factors = config.gradient_factors && config.sparse_input_max_density > 0;
+  const FactorShape factors = use_factors
                                   ? FactorShape{config.widths()[0], config.widths()[1],
                                                 (global_batch + comm.size() - 1) / comm.size()}
                                   : FactorShape{};
