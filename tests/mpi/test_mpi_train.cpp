@@ -243,3 +243,32 @@ TEST(Train, VirtualNodesAndTheUnevenNodeFallbackMatchTheSingleNodeRun) {
     }
   }
 }
+
+// train.gradient_factors: the first kernel's gradient formed by each rank, for
+// its slice, from every rank's factors must end where summing whole gradient
+// buffers ends (float reordering only), on every rank alike; the log says
+// which ran (a rank alone never factors).
+TEST(Train, FactoredFirstKernelSumMatchesSummingWholeGradients) {
+  const Comm comm;
+  const std::string dir = shared_dir(comm, "factors");
+  const std::string data = make_data(comm, dir);
+  std::ostringstream whole_log, factored_log;
+  TrainArgs whole_args = tiny_args(data, dir + "/whole", 2);
+  whole_args.config.gradient_factors = false;
+  const TrainResult whole = run_training(comm, whole_args, whole_log);
+  const TrainResult factored =
+      run_training(comm, tiny_args(data, dir + "/factored", 2), factored_log);
+  ASSERT_EQ(factored.params.size(), whole.params.size());
+  double largest = 0;
+  for (std::size_t i = 0; i < whole.params.size(); ++i) {
+    largest = std::max(largest, double{std::abs(factored.params[i] - whole.params[i])});
+  }
+  EXPECT_LE(largest, 2e-6);
+  EXPECT_TRUE(comm.agree(hash_floats(factored.params)));
+  if (comm.rank() == 0) {
+    const char* said = "summed from factors";
+    EXPECT_EQ(factored_log.str().find(said) != std::string::npos, comm.size() > 1)
+        << factored_log.str();
+    EXPECT_EQ(whole_log.str().find(said), std::string::npos) << whole_log.str();
+  }
+}
