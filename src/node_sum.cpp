@@ -14,6 +14,28 @@ std::vector<Range> node_slices(std::size_t count, int parts) {
   return slices;
 }
 
+// The floats of the factored part [0, F) each node rank forms: its own
+// slice's where the slices share them about evenly (no rank more than 1.25
+// times its even share), else an even share of the rows, which then reach
+// their owners through shared memory.
+std::vector<Range> formed_ranges(const std::vector<Range>& slices, const FactorShape& factors,
+                                 bool& by_owner) {
+  const std::size_t F = factors.rows * factors.width, parts = slices.size();
+  std::vector<Range> formed;
+  std::size_t most = 0;
+  for (const Range& s : slices) {
+    formed.push_back({std::min(s.begin, F), std::min(s.end, F)});
+    most = std::max(most, formed.back().size());
+  }
+  by_owner = 4 * parts * most <= 5 * F;
+  if (by_owner || F == 0) return formed;
+  for (std::size_t r = 0; r < parts; ++r) {
+    const Range rows = shard_range(factors.rows, static_cast<int>(r), static_cast<int>(parts));
+    formed[r] = {rows.begin * factors.width, rows.end * factors.width};
+  }
+  return formed;
+}
+
 // count - tail, checked before any window is allocated.
 std::size_t summed_part(std::size_t count, std::size_t tail, const FactorShape& factors) {
   require(tail <= count, "NodeSum: tail ", tail, " longer than count ", count);
@@ -52,20 +74,25 @@ NodeSum::NodeSum(const Comm& world, Comm node, std::size_t count, std::size_t ta
       columns_(node_,
                factors.rows > 0 ? 1 + factors.rows + 1 + factors.max_batch * factors.rows : 0),
       factor_values_(node_, factors.max_batch * (factors.rows + factors.width)),
-      parts_(static_cast<std::size_t>(node_.size())) {}
+      parts_(static_cast<std::size_t>(node_.size())),
+      formed_(formed_ranges(slices_, factors, formed_by_owner_)),
+      formed_rows_(node_,
+                   formed_by_owner_ ? 0 : formed_[static_cast<std::size_t>(node_.rank())].size()) {}
 
 void NodeSum::fence() {
-  // One barrier orders the writes to all three windows: each is synced on
+  // One barrier orders the writes to all five windows: each is synced on
   // both sides of it (MPI_Win_sync orders only its own window).
   buffers_.sync();
   published_.sync();
   columns_.sync();
   factor_values_.sync();
+  formed_rows_.sync();
   node_.barrier();
   buffers_.sync();
   published_.sync();
   columns_.sync();
   factor_values_.sync();
+  formed_rows_.sync();
 }
 
 void NodeSum::set_factors(const GradientFactors& mine) {
@@ -99,27 +126,44 @@ double NodeSum::reduce(std::span<float> sum) {
   fence();  // every peer's addend (and factors) is complete
   const int ranks = node_.size();
   float* out = sum.data();
-  // The factored floats [0, R W) of the slice, from every rank's factors.
+  // The factored floats [0, R W) of the slice, from every rank's factors:
+  // formed here, or by an even share of the rows on every rank, then copied.
   const std::size_t R = factors_.rows, W = factors_.width, factored = R * W;
   double factor_seconds = 0;
   std::size_t i = mine.begin;
-  if (i < factored) {
-    const auto start = std::chrono::steady_clock::now();
-    const std::size_t B_max = factors_.max_batch;
-    for (int q = 0; q < ranks; ++q) {
-      const std::uint32_t* words = columns_.of(q).data();
-      const float* values = factor_values_.of(q).data();
-      const std::size_t B = std::min<std::size_t>(words[0], B_max), N = words[1 + R];
-      parts_[static_cast<std::size_t>(q)] = {{words + 1, R + 1},
-                                             {words + 1 + R + 1, std::min(N, B_max * R)},
-                                             {values, std::min(N, B_max * R)},
-                                             {values + B_max * R, B * W}};
+  if (has_factors()) {
+    const Range formed = formed_[static_cast<std::size_t>(node_.rank())];
+    if (formed.size() > 0) {
+      const auto start = std::chrono::steady_clock::now();
+      const std::size_t B_max = factors_.max_batch;
+      for (int q = 0; q < ranks; ++q) {
+        const std::uint32_t* words = columns_.of(q).data();
+        const float* values = factor_values_.of(q).data();
+        const std::size_t B = std::min<std::size_t>(words[0], B_max), N = words[1 + R];
+        parts_[static_cast<std::size_t>(q)] = {{words + 1, R + 1},
+                                               {words + 1 + R + 1, std::min(N, B_max * R)},
+                                               {values, std::min(N, B_max * R)},
+                                               {values + B_max * R, B * W}};
+      }
+      // By owner, formed is the slice's factored part: straight into sum.
+      float* into = formed_by_owner_ ? out : formed_rows_.mine().data();
+      sparse_factor_grad(parts_, R, W, formed.begin, formed.end, {into, formed.size()});
+      factor_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
-    const std::size_t end = std::min(mine.end, factored);
-    sparse_factor_grad(parts_, R, W, i, end, sum.subspan(0, end - i));
+    const std::size_t end = std::max(i, std::min(mine.end, factored));
+    if (!formed_by_owner_) {
+      fence();  // every rank's formed rows are complete
+      for (int q = 0; q < ranks; ++q) {
+        const Range theirs = formed_[static_cast<std::size_t>(q)];
+        const std::size_t lo = std::max(i, theirs.begin), hi = std::min(end, theirs.end);
+        if (lo < hi) {
+          std::copy(formed_rows_.of(q).data() + (lo - theirs.begin),
+                    formed_rows_.of(q).data() + (hi - theirs.begin), out + (lo - mine.begin));
+        }
+      }
+    }
     i = end;
-    factor_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   // The rest of the slice, summed over the ranks in rank order.
   if (i < mine.end) {

@@ -74,6 +74,9 @@ class NodeSum {
   SharedWords columns_;       // per rank: [1] batch, [rows + 1] col_start, [max_batch rows] col_row
   SharedFloats factor_values_;  // per rank: [max_batch rows] col_value, [max_batch width] dy
   std::vector<GradientFactors> parts_;  // [node size] views of every rank's factors
+  bool formed_by_owner_ = true;         // each rank forms its own slice's factored part
+  std::vector<Range> formed_;           // [node size] the factored floats each rank forms
+  SharedFloats formed_rows_;  // unless formed by owner: [formed_ size] per rank, for the owners
 };
 
 }  // namespace dpmnist

@@ -135,6 +135,13 @@ TEST(NodeSum, FactoredRowsAreFormedFromEveryRanksFactorsExactly) {
   expect_sums(0, 5, 1, {2, 2, 2});  // everything factored but the tail
 }
 
+TEST(NodeSum, FactoredRowsOwnedByFewRanksAreFormedByAllAndHandedOver) {
+  // 300 factored floats of 1000: from 2 ranks on, rank 0's slice holds them
+  // all, so every rank forms an even share of the rows for their owner.
+  expect_sums(0, 1001, 1, {2, 150, 3});
+  expect_sums(2, 1001, 1, {2, 150, 3});  // on virtual nodes of 2 ranks too
+}
+
 TEST(NodeSum, MisusedFactorsAreReportedWithTheirSizes) {
   const Comm world;
   NodeSum plain(world, world.split_by_node(), 100, 1);
