@@ -28,6 +28,9 @@ void validate(const TrainConfig& c) {
   require(
       c.gradient_sync == "allreduce" || c.gradient_sync == "sharded" || c.gradient_sync == "shm",
       "train.gradient_sync = '", c.gradient_sync, "', expected allreduce, sharded or shm");
+  require(
+      c.gradient_factors == "auto" || c.gradient_factors == "true" || c.gradient_factors == "false",
+      "train.gradient_factors = '", c.gradient_factors, "', expected auto, true or false");
   require(!c.overlap || c.gradient_sync == "allreduce",
           "train.overlap = true needs train.gradient_sync = allreduce (got ", c.gradient_sync, ")");
   require(c.overlap_chunks >= 1 && c.overlap_chunks <= 56,
@@ -144,7 +147,7 @@ std::string TrainConfig::to_text() const {
       << "train.lr_scaling = " << lr_scaling << "\n"
       << "train.lr_reference_batch = " << lr_reference_batch << "\n"
       << "train.gradient_sync = " << gradient_sync << "\n"
-      << "train.gradient_factors = " << (gradient_factors ? "true" : "false") << "\n"
+      << "train.gradient_factors = " << gradient_factors << "\n"
       << "train.overlap = " << (overlap ? "true" : "false") << "\n"
       << "train.overlap_chunks = " << overlap_chunks << "\n"
       << "train.seed = " << seed << "\n"
@@ -206,8 +209,9 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
       "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on a "
       "slice, allgather) | shm (ZeRO-1 through node shared memory, hierarchical across nodes)")(
       "train.gradient_factors", po::value(&c.gradient_factors),
-      "true: under shm with the sparse input, the first kernel's gradient travels as its factors "
-      "(the batch's nonzeros and dy) and each rank forms its slice of the sum from them")(
+      "auto | true | false: under shm with the sparse input, the first kernel's gradient travels "
+      "as its factors (the batch's nonzeros and dy), each rank forming its slice of the sum from "
+      "them; auto: where that reads fewer bytes from peers than whole gradients")(
       "train.overlap", po::value(&c.overlap),
       "true: start summing each gradient range during backward (allreduce only)")(
       "train.overlap_chunks", po::value(&c.overlap_chunks),

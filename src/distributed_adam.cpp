@@ -27,15 +27,19 @@ namespace {
 // shm's node sum, or nothing (on every rank alike, sync set to sharded) when
 // the nodes hold different numbers of ranks: slices must line up across nodes.
 std::optional<NodeSum> node_sum_of(const Comm& comm, std::size_t param_count, int ranks_per_node,
-                                   FactorShape factors, GradientSync& sync) {
+                                   FactorShape factors, double auto_density, GradientSync& sync) {
   if (sync != GradientSync::kShm) return std::nullopt;
   Comm node = comm.split_by_node(ranks_per_node);
   if (!NodeSum::nodes_are_even(comm, node)) {
     sync = GradientSync::kSharded;
     return std::nullopt;
   }
-  // A rank alone updates from its own gradient: nothing to factor.
-  if (comm.size() == 1) factors = {};
+  // A rank alone updates from its own gradient: nothing to factor. Node
+  // sizes are equal everywhere, so every rank decides alike.
+  if (comm.size() == 1 ||
+      (auto_density > 0 && !factors_are_smaller(factors, node.size(), auto_density))) {
+    factors = {};
+  }
   return std::optional<NodeSum>(std::in_place, comm, std::move(node), param_count + 1, 1, factors);
 }
 
@@ -54,11 +58,12 @@ const char* gradient_sync_name(GradientSync sync) {
 }
 
 DistributedAdam::DistributedAdam(const Comm& comm, std::size_t param_count, AdamSettings settings,
-                                 GradientSync sync, int ranks_per_node, FactorShape factors)
+                                 GradientSync sync, int ranks_per_node, FactorShape factors,
+                                 double auto_density)
     : comm_(comm),
       sync_(sync),
       param_count_(param_count),
-      shm_(node_sum_of(comm, param_count, ranks_per_node, factors, sync_)),
+      shm_(node_sum_of(comm, param_count, ranks_per_node, factors, auto_density, sync_)),
       slice_(sync_ == GradientSync::kSharded ? shard_range(param_count, comm.rank(), comm.size())
              : shm_                          ? shm_->slice()
                                              : Range{0, param_count}),

@@ -55,6 +55,12 @@ std::size_t largest(const std::vector<Range>& slices) {
 
 }  // namespace
 
+bool factors_are_smaller(const FactorShape& shape, int ranks_per_node, double density) {
+  const double k = ranks_per_node, B = static_cast<double>(shape.max_batch);
+  const double R = static_cast<double>(shape.rows), W = static_cast<double>(shape.width);
+  return k * B * W + 2 * B * R * density < R * W;
+}
+
 bool NodeSum::nodes_are_even(const Comm& world, const Comm& node) {
   std::vector<double> sizes = {static_cast<double>(node.size()), -static_cast<double>(node.size())};
   world.allreduce_max(sizes);

@@ -183,13 +183,19 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
           ": DPMNIST_RANKS_PER_NODE differs between ranks (this rank: ", ranks_per_node, ")");
   // Under shm with the sparse input, the first kernel's gradient travels as
   // its factors (the batch's nonzeros and the layer's output gradient).
-  const bool use_factors = config.gradient_factors && config.sparse_input_max_density > 0;
+  const bool use_factors =
+      config.gradient_factors != "false" && config.sparse_input_max_density > 0;
   const FactorShape factors = use_factors
                                   ? FactorShape{config.widths()[0], config.widths()[1],
                                                 (global_batch + comm.size() - 1) / comm.size()}
                                   : FactorShape{};
+  // auto: where they read fewer bytes from peers, for batches up to the
+  // sparse path's density (the densest it takes).
+  const double auto_density =
+      config.gradient_factors == "auto" ? config.sparse_input_max_density : 0.0;
   DistributedAdam adam(comm, net.params().size(), config.adam,
-                       parse_gradient_sync(config.gradient_sync), ranks_per_node, factors);
+                       parse_gradient_sync(config.gradient_sync), ranks_per_node, factors,
+                       auto_density);
   if (std::span<float> shared = adam.gradient_buffer(); !shared.empty()) {
     net.bind_gradients(shared);
   }
@@ -248,7 +254,11 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
                       std::to_string(static_cast<int>(config.sparse_input_max_density * 100)) +
                       "% nonzero)"
                 : std::string("dense sgemm"))
-        << (adam.takes_factors() ? ", its weight gradient summed from factors x^T dy" : "") << "\n";
+        << (adam.takes_factors() ? ", its weight gradient summed from factors x^T dy"
+            : auto_density > 0 && adam.sync() == GradientSync::kShm && comm.size() > 1
+                ? ", its weight gradient summed whole (factors would read more from node peers)"
+                : "")
+        << "\n";
     if (parse_gradient_sync(config.gradient_sync) != adam.sync()) {
       log << "note: train.gradient_sync = " << config.gradient_sync
           << " needs the same number of ranks on every node; they differ, so "

@@ -24,7 +24,7 @@ struct TrainConfig {
   std::string lr_scaling = "none";          // train.lr_scaling: none | linear | sqrt
   std::size_t lr_reference_batch = 32;      // train.lr_reference_batch
   std::string gradient_sync = "shm";        // train.gradient_sync: allreduce | sharded | shm
-  bool gradient_factors = true;             // train.gradient_factors: shm + sparse input
+  std::string gradient_factors = "auto";    // train.gradient_factors: auto | true | false
   bool overlap = false;                     // train.overlap: sums start during backward
   std::size_t overlap_chunks = 4;           // train.overlap_chunks: first-layer row blocks
   AdamSettings adam;                        // optimizer.*

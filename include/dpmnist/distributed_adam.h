@@ -37,9 +37,12 @@ class DistributedAdam {
   // shm needs the same number of ranks on every node; where they differ it
   // falls back to sharded (sync() says which form runs).
   // factors (shm only, on more than one rank): the gradient's first
-  // rows * width floats come to step() as factors (takes_factors()).
+  // rows * width floats come to step() as factors (takes_factors()); with
+  // auto_density > 0, only where factors_are_smaller(factors, node size,
+  // auto_density), decided alike on every rank.
   DistributedAdam(const Comm& comm, std::size_t param_count, AdamSettings settings,
-                  GradientSync sync, int ranks_per_node = 0, FactorShape factors = {});
+                  GradientSync sync, int ranks_per_node = 0, FactorShape factors = {},
+                  double auto_density = 0);
 
   // shm: the gradient buffer [P+1] the network must accumulate into
   // (Network::bind_gradients), in memory the node's ranks share; else empty.

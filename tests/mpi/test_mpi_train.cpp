@@ -247,28 +247,45 @@ TEST(Train, VirtualNodesAndTheUnevenNodeFallbackMatchTheSingleNodeRun) {
 // train.gradient_factors: the first kernel's gradient formed by each rank, for
 // its slice, from every rank's factors must end where summing whole gradient
 // buffers ends (float reordering only), on every rank alike; the log says
-// which ran (a rank alone never factors).
+// which ran (a rank alone never factors). Hidden {32, 512} puts the whole
+// first kernel in rank 0's slice at np = 2, so every rank forms a share of its
+// rows and hands them over. auto declines where factors would mean more bytes
+// (100 samples per rank: every peer's dy outweighs the rows).
 TEST(Train, FactoredFirstKernelSumMatchesSummingWholeGradients) {
   const Comm comm;
   const std::string dir = shared_dir(comm, "factors");
   const std::string data = make_data(comm, dir);
-  std::ostringstream whole_log, factored_log;
-  TrainArgs whole_args = tiny_args(data, dir + "/whole", 2);
-  whole_args.config.gradient_factors = false;
-  const TrainResult whole = run_training(comm, whole_args, whole_log);
-  const TrainResult factored =
-      run_training(comm, tiny_args(data, dir + "/factored", 2), factored_log);
-  ASSERT_EQ(factored.params.size(), whole.params.size());
-  double largest = 0;
-  for (std::size_t i = 0; i < whole.params.size(); ++i) {
-    largest = std::max(largest, double{std::abs(factored.params[i] - whole.params[i])});
+  const char* said = "summed from factors";
+  for (const std::vector<std::size_t>& hidden : {std::vector<std::size_t>{32}, {32, 512}}) {
+    std::ostringstream whole_log, factored_log;
+    TrainArgs whole_args = tiny_args(data, dir + "/whole", 2);
+    whole_args.config.hidden = hidden;
+    whole_args.config.gradient_factors = "false";
+    TrainArgs factored_args = tiny_args(data, dir + "/factored", 2);
+    factored_args.config.hidden = hidden;
+    factored_args.config.gradient_factors = "true";
+    const TrainResult whole = run_training(comm, whole_args, whole_log);
+    const TrainResult factored = run_training(comm, factored_args, factored_log);
+    ASSERT_EQ(factored.params.size(), whole.params.size());
+    double largest = 0;
+    for (std::size_t i = 0; i < whole.params.size(); ++i) {
+      largest = std::max(largest, double{std::abs(factored.params[i] - whole.params[i])});
+    }
+    EXPECT_LE(largest, 2e-6) << hidden.size() << " hidden layer(s)";
+    EXPECT_TRUE(comm.agree(hash_floats(factored.params)));
+    if (comm.rank() == 0) {
+      EXPECT_EQ(factored_log.str().find(said) != std::string::npos, comm.size() > 1)
+          << factored_log.str();
+      EXPECT_EQ(whole_log.str().find(said), std::string::npos) << whole_log.str();
+    }
   }
-  EXPECT_LE(largest, 2e-6);
-  EXPECT_TRUE(comm.agree(hash_floats(factored.params)));
+  std::ostringstream auto_log;
+  TrainArgs big_batch = tiny_args(data, dir + "/auto", 1);
+  big_batch.config.batch_size = 100;
+  run_training(comm, big_batch, auto_log);
   if (comm.rank() == 0) {
-    const char* said = "summed from factors";
-    EXPECT_EQ(factored_log.str().find(said) != std::string::npos, comm.size() > 1)
-        << factored_log.str();
-    EXPECT_EQ(whole_log.str().find(said), std::string::npos) << whole_log.str();
+    EXPECT_EQ(auto_log.str().find(said), std::string::npos) << auto_log.str();
+    EXPECT_EQ(auto_log.str().find("summed whole") != std::string::npos, comm.size() > 1)
+        << auto_log.str();
   }
 }

@@ -142,6 +142,17 @@ TEST(NodeSum, FactoredRowsOwnedByFewRanksAreFormedByAllAndHandedOver) {
   expect_sums(2, 1001, 1, {2, 150, 3});  // on virtual nodes of 2 ranks too
 }
 
+TEST(NodeSum, FactorsAreChosenWhereTheyReadFewerBytes) {
+  // k B W + 2 B R d < R W, by hand: the seed model (R 784, W 128, B 32,
+  // d 0.5) gives 18 x 4096 + 25088 = 98816 < 100352, 19 ranks 102912 >.
+  EXPECT_TRUE(factors_are_smaller({784, 128, 32}, 1, 0.5));
+  EXPECT_TRUE(factors_are_smaller({784, 128, 32}, 18, 0.5));
+  EXPECT_FALSE(factors_are_smaller({784, 128, 32}, 19, 0.5));
+  // The wide model's first layer at 64 per rank: 11 x 65536 + 50176 < 802816.
+  EXPECT_TRUE(factors_are_smaller({784, 1024, 64}, 11, 0.5));
+  EXPECT_FALSE(factors_are_smaller({784, 1024, 64}, 12, 0.5));
+}
+
 TEST(NodeSum, MisusedFactorsAreReportedWithTheirSizes) {
   const Comm world;
   NodeSum plain(world, world.split_by_node(), 100, 1);
@@ -152,6 +163,14 @@ TEST(NodeSum, MisusedFactorsAreReportedWithTheirSizes) {
   const std::vector<float> dy(30, 1.0f);  // batch 3 > max batch 2
   EXPECT_THROW(factored.set_factors({start, {}, {}, dy}), Error);
   EXPECT_THROW(NodeSum(world, world.split_by_node(), 30, 1, {4, 10, 2}), Error);  // 40 > 29
+  // More nonzeros than a batch of 1 has entries (4), and a reduce without
+  // factors: both throw on every rank alike, before any fence.
+  const std::vector<std::uint32_t> crowded = {0, 2, 4, 5, 5};
+  const std::vector<std::uint32_t> rows(5, 0);
+  const std::vector<float> values(5, 1.0f), one_row(10, 1.0f);
+  EXPECT_THROW(factored.set_factors({crowded, rows, values, one_row}), Error);
+  std::vector<float> sum(factored.slice().size() + 1);
+  EXPECT_THROW(factored.reduce(sum), Error);
 }
 
 TEST(NodeSum, UnevenNodesAreReportedAlikeOnEveryRank) {
