@@ -30,7 +30,12 @@ Model (stated in full in docs/scaling.md):
   buffers leave the caches, so one line over all sizes would not fit):
   T(p, n) = 2 log2(p) alpha + 2 (p-1)/p n beta(n), beta(n) = (T2(n) - 2 alpha) / n.
   It assumes every core keeps that rate: a real node's shared memory
-  bandwidth caps it sooner.
+  bandwidth caps it sooner. Where train.gradient_factors = auto sends the
+  first kernel [R, W] as factors (p B W + 2 B R 0.5 < R W), a rank reads
+  (p-1) (B W + 2 B R d / p) floats of its peers' factors (d: the measured input
+  density, from --first-layer) instead of (p-1)/p R W of their gradients: n is
+  replaced by the n' with 2 (p-1)/p n' = those reads + the rest of the
+  gradient's (p-1)/p + the weights' (p-1)/p n, at the same beta(n).
   efficiency(p) = compute / step(p) (weak scaling: the per-rank work is fixed);
   epoch(p) = ceil(56000 / (32 p)) step(p). "overlap bound": the allreduce
   hidden behind the backward sgemm, step = compute + max(0, T - backward).
@@ -138,13 +143,34 @@ def shm_rate(rows, nbytes, stat):
     return alpha, max(t2 - 2 * alpha, 0.0) / nbytes
 
 
+def uses_factors(p, hidden):
+    """train.gradient_factors = auto's rule (factors_are_smaller in node_sum.h),
+    at the sparse path's density bound 0.5."""
+    R, W, B = INPUTS, hidden[0], BATCH
+    return p * B * W + 2 * B * R * 0.5 < R * W
+
+
+def shm_message(p, hidden, nbytes, density):
+    """The n' of the node sum at p ranks per node (bytes), with the first
+    kernel's gradient as factors where the trainer sends it so (see above)."""
+    if p == 1 or density is None or not uses_factors(p, hidden):
+        return nbytes
+    R, W, B = INPUTS, hidden[0], BATCH
+    factor_reads = 4 * (p - 1) * (B * W + 2 * B * R * density / p)
+    rest_reads = (p - 1) / p * (nbytes - 4 * R * W)
+    weights = (p - 1) / p * nbytes
+    return (factor_reads + rest_reads + weights) * p / (2 * (p - 1))
+
+
 def predict(compute, backward, optimizer, nbytes, alpha, beta, sharded=False):
     """Per rank count: allreduce seconds, epoch seconds and efficiencies; with
-    sharded, the main efficiency and epoch are those of sharded Adam."""
+    sharded, the main efficiency and epoch are those of sharded Adam. nbytes
+    may be a function of the rank count."""
     rows = []
     for p in RANKS:
-        t_rab = allreduce_seconds(p, nbytes, alpha, beta)
-        t_ring = allreduce_seconds(p, nbytes, alpha, beta, "ring")
+        n = nbytes(p) if callable(nbytes) else nbytes
+        t_rab = allreduce_seconds(p, n, alpha, beta)
+        t_ring = allreduce_seconds(p, n, alpha, beta, "ring")
         steps = math.ceil(SAMPLES / (BATCH * p))
         step = compute - (optimizer * (1 - 1 / p) if sharded else 0.0) + t_rab
         rows.append(dict(p=p, global_batch=BATCH * p, steps=steps, allreduce=t_rab,
@@ -267,6 +293,16 @@ def main():
             f"({source}; backward {sg[1] * 1e3:.3f}) + optimizer {opt * 1e3:.3f} + rest "
             f"{rest * 1e3:.3f}" + ("" if calib else " (no --scaling: sgemm only)") + ".")
         say("")
+        density = next((float(r["density"]) for r in (first_layer or [])
+                        if int(r["hidden"]) == hidden[0] and int(r["batch"]) == BATCH), None)
+        message = {net: (lambda p, h=hidden, n=nbytes, d=density: shm_message(p, h, n, d))
+                   if net == shm_key and shm_rows else nbytes for net in networks}
+        if shm_rows and density is not None:
+            most = max(p for p in RANKS if uses_factors(p, hidden))
+            say(f"shm columns: the first kernel's gradient travels as factors at {most} ranks "
+                f"per node and fewer (train.gradient_factors = auto), input density "
+                f"{density:.3f}; whole gradients above.")
+            say("")
         head = ["ranks", "global batch", "steps/epoch"]
         for net in networks:
             short = "IB" if net.startswith("IB") else "shm"
@@ -275,7 +311,7 @@ def main():
                 head += ["IB eff. (ring)", "IB eff. (overlap bound)", "IB eff. (sharded Adam)"]
         say("| " + " | ".join(head) + " |")
         say("|" + "---|" * len(head))
-        per_net = {net: predict(compute, sg[1], opt, nbytes, *network_at(net, nbytes))
+        per_net = {net: predict(compute, sg[1], opt, message[net], *network_at(net, nbytes))
                    for net in networks}
         predictions[key] = dict(compute=compute, nets=per_net, hidden=hidden)
         for i, p in enumerate(RANKS):
