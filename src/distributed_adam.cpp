@@ -90,8 +90,10 @@ bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_c
   require(params.size() == param_count_ && grads_and_control.size() == param_count_ + 1,
           "DistributedAdam::step: ", params.size(), " params and ", grads_and_control.size(),
           " gradients+control for ", param_count_, " parameters");
-  require(factors.col_start.empty() || takes_factors(),
-          "DistributedAdam::step: gradient factors given, but this optimizer sums whole gradients");
+  require(takes_factors() == !factors.col_start.empty(), "DistributedAdam::step: ",
+          takes_factors() ? "the first kernel's gradient factors are missing "
+                            "(Network::set_first_kernel_grad_as_factors)"
+                          : "gradient factors given, but this optimizer sums whole gradients");
   if (sync_ == GradientSync::kShm) return step_shm(params, grads_and_control, seconds, factors);
   std::span<float> grads = grads_and_control.first(param_count_);
   auto start = Clock::now();
@@ -129,10 +131,6 @@ bool DistributedAdam::step_shm(std::span<float> params, std::span<float> grads_a
   require(grads_and_control.data() == shm_->buffer().data(),
           "DistributedAdam (shm): the network's gradients are not in gradient_buffer(); ",
           "call Network::bind_gradients(optimizer.gradient_buffer()) first");
-  require(takes_factors() == !factors.col_start.empty(), "DistributedAdam (shm): ",
-          takes_factors() ? "the first kernel's gradient factors are missing "
-                            "(Network::set_first_kernel_grad_as_factors)"
-                          : "gradient factors given to a sum built without them");
   const bool alone = shm_->node().size() == 1 && shm_->cross().size() == 1;
   auto start = Clock::now();
   // The slice's summed gradient, then the summed control word; a rank alone

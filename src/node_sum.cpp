@@ -14,24 +14,37 @@ std::vector<Range> node_slices(std::size_t count, int parts) {
   return slices;
 }
 
-// The floats of the factored part [0, F) each node rank forms: its own
-// slice's where the slices share them about evenly (no rank more than 1.25
-// times its even share), else an even share of the rows, which then reach
-// their owners through shared memory.
-std::vector<Range> formed_ranges(const std::vector<Range>& slices, const FactorShape& factors,
-                                 bool& by_owner) {
-  const std::size_t F = factors.rows * factors.width, parts = slices.size();
-  std::vector<Range> formed;
+// The slices' shares of the factored part [0, F).
+std::vector<Range> factored_shares(const std::vector<Range>& slices, const FactorShape& factors) {
+  const std::size_t F = factors.rows * factors.width;
+  std::vector<Range> shares;
+  for (const Range& s : slices) shares.push_back({std::min(s.begin, F), std::min(s.end, F)});
+  return shares;
+}
+
+std::size_t largest(const std::vector<Range>& ranges) {
   std::size_t most = 0;
-  for (const Range& s : slices) {
-    formed.push_back({std::min(s.begin, F), std::min(s.end, F)});
-    most = std::max(most, formed.back().size());
-  }
-  by_owner = 4 * parts * most <= 5 * F;
-  if (by_owner || F == 0) return formed;
-  for (std::size_t r = 0; r < parts; ++r) {
-    const Range rows = shard_range(factors.rows, static_cast<int>(r), static_cast<int>(parts));
-    formed[r] = {rows.begin * factors.width, rows.end * factors.width};
+  for (const Range& r : ranges) most = std::max(most, r.size());
+  return most;
+}
+
+// Whether each rank forms its own slice's factored floats: where the slices
+// share them about evenly (no rank more than 1.25 times its even share).
+bool forms_own_share(const std::vector<Range>& slices, const FactorShape& factors) {
+  const std::size_t F = factors.rows * factors.width;
+  return 4 * slices.size() * largest(factored_shares(slices, factors)) <= 5 * F;
+}
+
+// The factored floats each node rank forms: its slice's share, or else an
+// even share of the rows, which then reach their owners through shared memory.
+std::vector<Range> formed_ranges(const std::vector<Range>& slices, const FactorShape& factors,
+                                 bool by_owner) {
+  if (by_owner) return factored_shares(slices, factors);
+  std::vector<Range> formed;
+  const auto parts = static_cast<int>(slices.size());
+  for (int r = 0; r < parts; ++r) {
+    const Range rows = shard_range(factors.rows, r, parts);
+    formed.push_back({rows.begin * factors.width, rows.end * factors.width});
   }
   return formed;
 }
@@ -45,12 +58,6 @@ std::size_t summed_part(std::size_t count, std::size_t tail, const FactorShape& 
           "NodeSum: factor shape ", factors.rows, " x ", factors.width, ", batch ",
           factors.max_batch, " is partly zero");
   return count - tail;
-}
-
-std::size_t largest(const std::vector<Range>& slices) {
-  std::size_t most = 0;
-  for (const Range& r : slices) most = std::max(most, r.size());
-  return most;
 }
 
 }  // namespace
@@ -81,6 +88,7 @@ NodeSum::NodeSum(const Comm& world, Comm node, std::size_t count, std::size_t ta
                factors.rows > 0 ? 1 + factors.rows + 1 + factors.max_batch * factors.rows : 0),
       factor_values_(node_, factors.max_batch * (factors.rows + factors.width)),
       parts_(static_cast<std::size_t>(node_.size())),
+      formed_by_owner_(forms_own_share(slices_, factors)),
       formed_(formed_ranges(slices_, factors, formed_by_owner_)),
       formed_rows_(node_,
                    formed_by_owner_ ? 0 : formed_[static_cast<std::size_t>(node_.rank())].size()) {}
@@ -129,7 +137,8 @@ double NodeSum::reduce(std::span<float> sum) {
   require(sum.size() == n + tail_, "NodeSum::reduce: room for ", sum.size(), " floats, need ",
           n + tail_);
   require(factors_set_ || !has_factors(), "NodeSum::reduce: set_factors() was not called");
-  fence();  // every peer's addend (and factors) is complete
+  factors_set_ = false;  // each reduce takes fresh factors
+  fence();               // every peer's addend (and factors) is complete
   const int ranks = node_.size();
   float* out = sum.data();
   // The factored floats [0, R W) of the slice, from every rank's factors:
@@ -194,8 +203,7 @@ void NodeSum::allgather(std::span<float> values) {
           " values, expected ", count_ - tail_);
   const Range mine = slice();
   std::copy_n(values.data() + mine.begin, mine.size(), published_.mine().data());
-  fence();               // every peer's slice is published (and every addend read)
-  factors_set_ = false;  // those factors served that reduce only
+  fence();  // every peer's slice is published (and every addend read)
   for (int q = 0; q < node_.size(); ++q) {
     if (q == node_.rank()) continue;
     const Range& theirs = slices_[static_cast<std::size_t>(q)];

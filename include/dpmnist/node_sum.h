@@ -79,11 +79,11 @@ class NodeSum {
   SharedFloats buffers_;    // [count] per rank: the addends
   SharedFloats published_;  // [largest slice] per rank: allgather's source
   FactorShape factors_;
-  bool factors_set_ = false;  // set_factors() since the last allgather()
+  bool factors_set_ = false;  // set_factors() since the last reduce()
   SharedWords columns_;       // per rank: [1] batch, [rows + 1] col_start, [max_batch rows] col_row
   SharedFloats factor_values_;  // per rank: [max_batch rows] col_value, [max_batch width] dy
   std::vector<GradientFactors> parts_;  // [node size] views of every rank's factors
-  bool formed_by_owner_ = true;         // each rank forms its own slice's factored part
+  bool formed_by_owner_;                // each rank forms its own slice's factored part
   std::vector<Range> formed_;           // [node size] the factored floats each rank forms
   SharedFloats formed_rows_;  // unless formed by owner: [formed_ size] per rank, for the owners
 };

@@ -56,6 +56,15 @@ std::string make_data(const Comm& comm, const std::string& dir) {
   return path;
 }
 
+// max |a[i] - b[i]| over two runs' weights of the same model.
+double max_abs_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  double largest = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    largest = std::max(largest, double{std::abs(a[i] - b[i])});
+  }
+  return largest;
+}
+
 }  // namespace
 
 TEST(Train, LearnsWritesFilesAndKeepsRanksIdentical) {
@@ -228,11 +237,8 @@ TEST(Train, VirtualNodesAndTheUnevenNodeFallbackMatchTheSingleNodeRun) {
         run_training(comm, tiny_args(data, dir + "/virtual" + ranks_per_node, 2), virtual_log);
     unsetenv("DPMNIST_RANKS_PER_NODE");
     ASSERT_EQ(split.params.size(), one_node.params.size());
-    double largest = 0;
-    for (std::size_t i = 0; i < split.params.size(); ++i) {
-      largest = std::max(largest, double{std::abs(split.params[i] - one_node.params[i])});
-    }
-    EXPECT_LE(largest, 2e-6) << ranks_per_node << " rank(s) per node";
+    EXPECT_LE(max_abs_difference(split.params, one_node.params), 2e-6)
+        << ranks_per_node << " rank(s) per node";
     EXPECT_TRUE(comm.agree(hash_floats(split.params)));
     // Groups of k consecutive ranks differ in size only if the last is cut short.
     const int k = std::atoi(ranks_per_node);
@@ -267,11 +273,8 @@ TEST(Train, FactoredFirstKernelSumMatchesSummingWholeGradients) {
     const TrainResult whole = run_training(comm, whole_args, whole_log);
     const TrainResult factored = run_training(comm, factored_args, factored_log);
     ASSERT_EQ(factored.params.size(), whole.params.size());
-    double largest = 0;
-    for (std::size_t i = 0; i < whole.params.size(); ++i) {
-      largest = std::max(largest, double{std::abs(factored.params[i] - whole.params[i])});
-    }
-    EXPECT_LE(largest, 2e-6) << hidden.size() << " hidden layer(s)";
+    EXPECT_LE(max_abs_difference(factored.params, whole.params), 2e-6)
+        << hidden.size() << " hidden layer(s)";
     EXPECT_TRUE(comm.agree(hash_floats(factored.params)));
     if (comm.rank() == 0) {
       EXPECT_EQ(factored_log.str().find(said) != std::string::npos, comm.size() > 1)
