@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "dpmnist/runtime.h"
 #include "dpmnist/comm.h"
 #include "dpmnist/error.h"
 #include "dpmnist/node_sum.h"
@@ -166,14 +167,6 @@ Row time_message(const Comm& comm, const Message& message, std::size_t iteration
   return row;
 }
 
-std::string mpi_library() {
-  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-  int length = 0;
-  MPI_Get_library_version(text, &length);
-  std::string line(text, static_cast<std::size_t>(length));
-  return line.substr(0, line.find_first_of("\n,"));
-}
-
 // algbw: bytes per second of the caller's buffer at the median latency; busbw:
 // times 2(p-1)/p, the bytes each rank sends and receives in a ring allreduce
 // (as nccl-tests). The median, not the mean: one descheduled rank on a shared
@@ -190,8 +183,8 @@ void print_table(const std::vector<Row>& rows, const Comm& comm, Op op) {
                      : op == Op::kIallreduce
                          ? "MPI_Iallreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM) + MPI_Wait"
                          : "MPI_Allreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM)";
-  std::printf("# dpmnist-bench-allreduce: %s, %d rank(s), rank 0 on %s\n# %s\n", what, comm.size(),
-              comm.host().c_str(), mpi_library().c_str());
+  std::printf("# dpmnist-bench-allreduce: %s, %d rank(s), rank 0 on %s\n# machine: %s\n", what,
+              comm.size(), comm.host().c_str(), runtime_description().c_str());
   std::printf(
       "# latency per call in us: avg, median, min, max over the timed iterations, each "
       "the max over ranks\n# algbw = bytes / median (robust to preemption on a shared "
@@ -223,6 +216,8 @@ void write_csv(const std::string& path, const std::vector<Row>& rows, const Comm
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: may re-execute with better OpenBLAS kernels; flushes denormals.
+  dpmnist::init_runtime(argv);
   MpiSession session(&argc, &argv);
   const Comm comm;
   try {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "dpmnist/runtime.h"
 #include "dpmnist/blas.h"
 #include "dpmnist/config.h"
 #include "dpmnist/error.h"
@@ -124,6 +125,8 @@ std::string model_name(const std::vector<std::size_t>& hidden) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: may re-execute with better OpenBLAS kernels; flushes denormals.
+  dpmnist::init_runtime(argv);
   try {
     std::vector<std::string> hidden_list;
     std::vector<std::size_t> batches;
@@ -163,8 +166,8 @@ int main(int argc, char** argv) {
     }
     std::printf(
         "# dpmnist-bench-sgemm: cblas_sgemm through dpmnist::gemm, %d OpenBLAS thread(s);"
-        " median (best) of %zu blocks of ~%.2f s\n",
-        threads, repeats, block_seconds);
+        " median (best) of %zu blocks of ~%.2f s\n# machine: %s\n",
+        threads, repeats, block_seconds, runtime_description().c_str());
     for (const std::string& hidden_text : hidden_list) {
       const std::vector<std::size_t> hidden = parse_widths(hidden_text);
       const std::string model = model_name(hidden);

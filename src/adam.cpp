@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "dpmnist/error.h"
+#include "dpmnist/runtime.h"
 
 namespace dpmnist {
 
@@ -16,7 +17,7 @@ namespace {
 // (16 or 8 floats per sqrt/div instead of 4). All clones round identically:
 // IEEE sqrt and division, and no FMA contraction (-ffp-contract=off), so ranks
 // on nodes of different CPU generations still take the same step.
-__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void adam_update(
+DPMNIST_CLONES void adam_update(
     float* __restrict p, float* __restrict m, float* __restrict v, const float* __restrict g,
     std::size_t n, float b1, float b2, float lr, float eps, float correction1, float correction2,
     float decay) {

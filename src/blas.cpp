@@ -1,8 +1,10 @@
 #include "dpmnist/blas.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "dpmnist/error.h"
 
@@ -34,7 +36,32 @@ void gemm_strided(Transpose trans_a, Transpose trans_b, std::size_t M, std::size
 
 void blas_set_threads(int threads) {
   require(threads >= 1, "blas threads must be >= 1, got ", threads);
+  // The pthreads build exports its pool's shutdown and start; the OpenMP and
+  // serial builds have neither (their threads, if any, are not restarted).
+  using PoolCall = int (*)();
+  const auto shutdown = reinterpret_cast<PoolCall>(dlsym(RTLD_DEFAULT, "blas_thread_shutdown_"));
+  const auto start = reinterpret_cast<PoolCall>(dlsym(RTLD_DEFAULT, "blas_thread_init"));
+  if (threads > 1 && shutdown && start) {
+    shutdown();
+    start();
+  }
   openblas_set_num_threads(threads);
+}
+
+int blas_threads() {
+  return openblas_get_num_threads();
+}
+
+std::string blas_core_name() {
+  return openblas_get_corename();
+}
+
+std::string blas_version() {
+  // "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64"
+  std::istringstream config(openblas_get_config());
+  std::string name, version;
+  config >> name >> version;
+  return name + " " + version;
 }
 
 }  // namespace dpmnist

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <exception>
@@ -35,6 +36,18 @@ std::string launcher_problem() {
                 "no PMIX_RANK, PMI_RANK or PMI_FD), so MPI cannot wire them into one job and each ",
                 "would train alone. Launch with srun --mpi=pmix (see `srun --mpi=list`), or with ",
                 "mpirun inside the allocation.");
+}
+
+std::string mpi_library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int length = 0;
+  MPI_Get_library_version(text, &length);
+  std::string version(text, static_cast<std::size_t>(std::max(0, length)));
+  // Open MPI: "Open MPI v4.1.4, package: ..."; MPICH: "MPICH Version:\t4.0.2\n...".
+  version = version.substr(0, version.find_first_of(",\n"));
+  std::replace(version.begin(), version.end(), '\t', ' ');
+  while (!version.empty() && version.back() == ' ') version.pop_back();
+  return version;
 }
 
 MpiSession::MpiSession(int* argc, char*** argv) {

@@ -174,7 +174,8 @@ std::string TrainConfig::to_text() const {
       << "output.keep_checkpoints = " << keep_checkpoints << "\n"
       << "output.progress_seconds = " << progress_seconds << "\n"
       << "eval.batch = " << eval_batch << "\n"
-      << "runtime.blas_threads = " << blas_threads << "\n";
+      << "runtime.blas_threads = " << blas_threads << "\n"
+      << "runtime.flush_denormals = " << (flush_denormals ? "true" : "false") << "\n";
   return out.str();
 }
 
@@ -249,7 +250,9 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
       "output.progress_seconds", po::value(&c.progress_seconds),
       "seconds between progress lines within an epoch; 0 = none")(
       "eval.batch", po::value(&c.eval_batch), "samples per forward pass during evaluation")(
-      "runtime.blas_threads", po::value(&c.blas_threads), "OpenBLAS threads per rank");
+      "runtime.blas_threads", po::value(&c.blas_threads), "OpenBLAS threads per rank")(
+      "runtime.flush_denormals", po::value(&c.flush_denormals),
+      "flush subnormal floats to zero (FTZ + DAZ) on every numeric thread");
   po::options_description all;
   all.add(general).add(keys);
   std::ostringstream usage;

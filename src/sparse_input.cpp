@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "dpmnist/error.h"
+#include "dpmnist/runtime.h"
 
 namespace dpmnist {
 
@@ -53,8 +54,6 @@ struct Block {
       store(p + v * kLanes, relu ? (a[v] > zero ? a[v] : zero) : a[v]);
   }
 };
-
-#define DPMNIST_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 // acc [n] = start [n] + sum over k in [k0,k1) of value[k] * rows[index[k] * O + 0..n),
 // then max(acc, 0) when relu; out [n] overwritten (it may be start).
@@ -216,7 +215,7 @@ std::size_t sparse_batch_build_rows(std::span<const float> x, std::size_t batch,
   require(sparse.width == I && sparse.row_start.size() >= B + 1 && x.size() >= B * I,
           "sparse batch: reserved for ", sparse.row_start.size() - 1, " rows of ", sparse.width,
           ", asked for ", B, " rows of ", I);
-  static const bool has_avx512 = __builtin_cpu_supports("avx512f");
+  static const bool has_avx512 = !isa_cap() && __builtin_cpu_supports("avx512f");
   const bool avx512 = has_avx512 && !portable_only;
   sparse.batch = B;
   std::uint32_t n = 0;

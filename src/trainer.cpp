@@ -19,6 +19,7 @@
 #include "dpmnist/evaluate.h"
 #include "dpmnist/hdf5_file.h"
 #include "dpmnist/rng.h"
+#include "dpmnist/runtime.h"
 #include "dpmnist/shard.h"
 #include "dpmnist/stop_signal.h"
 
@@ -156,6 +157,8 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
 TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& log) {
   const TrainConfig& config = args.config;
   const bool leader = comm.rank() == 0;
+  // Before OpenBLAS's workers restart, so they take the same mode.
+  set_flush_denormals(config.flush_denormals);
   blas_set_threads(config.blas_threads);
   require_working_launcher(comm);
 
@@ -258,7 +261,8 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
             : auto_density > 0 && adam.sync() == GradientSync::kShm && comm.size() > 1
                 ? ", its weight gradient summed whole (factors would read more from node peers)"
                 : "")
-        << "\n";
+        << "\n"
+        << "  runtime: " << runtime_description() << "\n";
     if (parse_gradient_sync(config.gradient_sync) != adam.sync()) {
       log << "note: train.gradient_sync = " << config.gradient_sync
           << " needs the same number of ranks on every node; they differ, so "

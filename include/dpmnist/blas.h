@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
 
 namespace dpmnist {
 
@@ -23,6 +24,15 @@ void gemm_strided(Transpose trans_a, Transpose trans_b, std::size_t M, std::size
                   float beta, float* C, std::size_t ldc);
 
 // Sets OpenBLAS's thread count for this process (one per rank by default).
+// Its worker threads are restarted from the calling thread first, so they
+// inherit its floating-point mode (OpenBLAS starts them when it loads, before
+// main() can set flush-to-zero).
 void blas_set_threads(int threads);
+int blas_threads();
+
+// The core OpenBLAS chose at load ("Prescott", "Haswell", "SkylakeX", ...),
+// and "OpenBLAS <version>" from its build configuration.
+std::string blas_core_name();
+std::string blas_version();
 
 }  // namespace dpmnist

@@ -18,6 +18,10 @@ namespace dpmnist {
 // message or each task would train alone; empty when the launch looks sound.
 std::string launcher_problem();
 
+// The MPI library and its version ("Open MPI v4.1.4", "MPICH Version: 4.0.2"),
+// the first line of MPI_Get_library_version; valid before MPI_Init.
+std::string mpi_library_version();
+
 // MPI_Init / MPI_Finalize for the lifetime of main().
 class MpiSession {
  public:

@@ -43,6 +43,7 @@ struct TrainConfig {
   double progress_seconds = 5.0;            // output.progress_seconds
   std::size_t eval_batch = 1000;            // eval.batch
   int blas_threads = 1;                     // runtime.blas_threads
+  bool flush_denormals = true;              // runtime.flush_denormals (FTZ + DAZ)
 
   // {784, hidden..., 10}
   std::vector<std::size_t> widths() const;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "dpmnist/runtime.h"
 #include "dpmnist/checkpoint.h"
 #include "dpmnist/comm.h"
 #include "dpmnist/dataset.h"
@@ -73,6 +74,8 @@ void print_json(const std::string& checkpoint_path, const Checkpoint& checkpoint
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: may re-execute with better OpenBLAS kernels; flushes denormals.
+  dpmnist::init_runtime(argv);
   MpiSession session(&argc, &argv);
   const Comm comm;
   try {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "dpmnist/runtime.h"
 #include "dpmnist/error.h"
 #include "dpmnist/predict/image.h"
 #include "dpmnist/predict/predictor.h"
@@ -172,6 +173,8 @@ double percentile(std::vector<double> values, double q) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: may re-execute with better OpenBLAS kernels; flushes denormals.
+  dpmnist::init_runtime(argv);
   try {
     std::string checkpoint_path, save_dir;
     std::size_t top = 3, repeat = 1;

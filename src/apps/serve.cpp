@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "dpmnist/runtime.h"
 #include "dpmnist/error.h"
 #include "dpmnist/predict/predictor.h"
 #include "dpmnist/serve/server.h"
@@ -55,6 +56,8 @@ class SignalStopper {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First: may re-execute with better OpenBLAS kernels; flushes denormals.
+  dpmnist::init_runtime(argv);
   struct sigaction action {};
   action.sa_handler = remember_stop_signal;
   sigemptyset(&action.sa_mask);

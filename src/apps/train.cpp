@@ -1,6 +1,7 @@
 // dpmnist-train: parse, wire up, catch. All numerics live in the library.
 #include <iostream>
 
+#include "dpmnist/runtime.h"
 #include "dpmnist/comm.h"
 #include "dpmnist/config.h"
 #include "dpmnist/error.h"
@@ -8,6 +9,8 @@
 #include "dpmnist/trainer.h"
 
 int main(int argc, char** argv) {
+  // First: may re-execute with better OpenBLAS kernels; flushes denormals.
+  dpmnist::init_runtime(argv);
   // First, so a preemption warning that arrives during start-up is not fatal.
   dpmnist::install_stop_handlers();
   if (const std::string problem = dpmnist::launcher_problem(); !problem.empty()) {

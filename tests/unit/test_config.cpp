@@ -110,3 +110,15 @@ TEST(Config, ScheduleWarmsUpLinearlyThenDecays) {
   EXPECT_NE(error_of({"--data", "d", "--out", "o", "--model.dropout=1"}).find("model.dropout"),
             std::string::npos);
 }
+
+TEST(Config, FlushDenormalsDefaultsOnAndCanBeTurnedOff) {
+  EXPECT_TRUE(parse({"--data", "d", "--out", "o"}).config.flush_denormals);
+  const TrainArgs off = parse({"--data", "d", "--out", "o", "--runtime.flush_denormals=false"});
+  EXPECT_FALSE(off.config.flush_denormals);
+  EXPECT_NE(off.config.to_text().find("runtime.flush_denormals = false"), std::string::npos);
+  const std::string ini = write_ini("[runtime]\nflush_denormals = true\n");
+  EXPECT_TRUE(parse({"--config", ini, "--data", "d", "--out", "o"}).config.flush_denormals);
+  EXPECT_NE(error_of({"--data", "d", "--out", "o", "--runtime.flush_denormals=maybe"})
+                .find("runtime.flush_denormals"),
+            std::string::npos);
+}

@@ -1,0 +1,166 @@
+#include "dpmnist/runtime.h"
+
+#include <cpuid.h>
+#include <unistd.h>
+#include <xmmintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+#include "dpmnist/blas.h"
+#include "dpmnist/comm.h"
+
+namespace dpmnist {
+
+namespace {
+
+// MXCSR bits: flush-to-zero (results) and denormals-are-zero (inputs).
+constexpr unsigned kFlushToZero = 0x8000;
+constexpr unsigned kDenormalsAreZero = 0x0040;
+
+// Set in the re-executed process: the core OpenBLAS picked the first time.
+constexpr const char* kPickedVariable = "DPMNIST_OPENBLAS_PICKED";
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  std::ranges::transform(out, out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+}  // namespace
+
+const char* isa_name(IsaLevel level) {
+  switch (level) {
+    case IsaLevel::kAvx512: return "AVX-512";
+    case IsaLevel::kAvx2: return "AVX2";
+    case IsaLevel::kAvx: return "AVX";
+    case IsaLevel::kSse: return "SSE";
+  }
+  return "?";
+}
+
+const char* isa_cap() {
+#ifdef DPMNIST_ISA_CAP
+  return DPMNIST_ISA_CAP;
+#else
+  return nullptr;
+#endif
+}
+
+IsaLevel cpu_isa_level() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl")) {
+    return IsaLevel::kAvx512;
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return IsaLevel::kAvx2;
+  if (__builtin_cpu_supports("avx")) return IsaLevel::kAvx;
+  return IsaLevel::kSse;
+}
+
+std::string cpu_model_name() {
+  std::array<unsigned, 12> brand{};
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (!__get_cpuid(0x80000000u, &eax, &ebx, &ecx, &edx) || eax < 0x80000004u) return "unknown CPU";
+  for (unsigned leaf = 0; leaf < 3; ++leaf) {
+    __get_cpuid(0x80000002u + leaf, &brand[4 * leaf], &brand[4 * leaf + 1], &brand[4 * leaf + 2],
+                &brand[4 * leaf + 3]);
+  }
+  char text[sizeof(brand) + 1] = {};
+  std::memcpy(text, brand.data(), sizeof(brand));
+  std::string name(text);
+  name.erase(0, name.find_first_not_of(' '));
+  while (!name.empty() && name.back() == ' ') name.pop_back();
+  return name.empty() ? "unknown CPU" : name;
+}
+
+std::optional<IsaLevel> openblas_core_isa(std::string_view core) {
+  // OpenBLAS's x86-64 core names (driver/others/dynamic.c) by kernel ISA.
+  static constexpr std::array<std::pair<std::string_view, IsaLevel>, 27> kCores = {{
+      {"katmai", IsaLevel::kSse},         {"coppermine", IsaLevel::kSse},
+      {"northwood", IsaLevel::kSse},      {"prescott", IsaLevel::kSse},
+      {"banias", IsaLevel::kSse},         {"atom", IsaLevel::kSse},
+      {"core2", IsaLevel::kSse},          {"penryn", IsaLevel::kSse},
+      {"dunnington", IsaLevel::kSse},     {"nehalem", IsaLevel::kSse},
+      {"athlon", IsaLevel::kSse},         {"opteron", IsaLevel::kSse},
+      {"opteron_sse3", IsaLevel::kSse},   {"barcelona", IsaLevel::kSse},
+      {"nano", IsaLevel::kSse},           {"bobcat", IsaLevel::kSse},
+      {"sandybridge", IsaLevel::kAvx},    {"bulldozer", IsaLevel::kAvx},
+      {"piledriver", IsaLevel::kAvx},     {"haswell", IsaLevel::kAvx2},
+      {"steamroller", IsaLevel::kAvx2},   {"excavator", IsaLevel::kAvx2},
+      {"zen", IsaLevel::kAvx2},           {"dhyana", IsaLevel::kAvx2},
+      {"skylakex", IsaLevel::kAvx512},    {"cooperlake", IsaLevel::kAvx512},
+      {"sapphirerapids", IsaLevel::kAvx512},
+  }};
+  const std::string name = lowercase(core);
+  for (const auto& [known, level] : kCores) {
+    if (name == known) return level;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> better_openblas_core(IsaLevel cpu, std::string_view picked) {
+  const std::optional<IsaLevel> picked_isa = openblas_core_isa(picked);
+  if (!picked_isa || *picked_isa >= cpu) return std::nullopt;
+  // One core per level, the oldest with that level's sgemm kernels, so CPUs
+  // of one level (Intel and AMD alike) run the same kernels and round alike.
+  switch (cpu) {
+    case IsaLevel::kAvx512: return "SkylakeX";
+    case IsaLevel::kAvx2: return "Haswell";
+    case IsaLevel::kAvx: return "Sandybridge";
+    case IsaLevel::kSse: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+void init_runtime(char** argv) {
+  if (!std::getenv("OPENBLAS_CORETYPE") && !std::getenv(kPickedVariable)) {
+    const std::string picked = blas_core_name();
+    if (const auto better = better_openblas_core(cpu_isa_level(), picked)) {
+      setenv("OPENBLAS_CORETYPE", better->c_str(), 1);
+      setenv(kPickedVariable, picked.c_str(), 1);
+      execv("/proc/self/exe", argv);
+      // Still here: run on with the library's own pick, and say so.
+      std::cerr << "warning: could not re-execute with OPENBLAS_CORETYPE=" << *better << " ("
+                << std::strerror(errno) << "); running OpenBLAS's " << picked << " kernels\n";
+      unsetenv("OPENBLAS_CORETYPE");
+    }
+  }
+  set_flush_denormals(true);
+  blas_set_threads(blas_threads());  // its workers, started at load, take the mode too
+}
+
+void set_flush_denormals(bool on) {
+  const unsigned bits = kFlushToZero | kDenormalsAreZero;
+  _mm_setcsr(on ? (_mm_getcsr() | bits) : (_mm_getcsr() & ~bits));
+}
+
+bool flush_denormals_enabled() {
+  const unsigned bits = kFlushToZero | kDenormalsAreZero;
+  return (_mm_getcsr() & bits) == bits;
+}
+
+std::string runtime_description() {
+  const std::string core = blas_core_name();
+  std::string blas = blas_version() + " core " + core;
+  const char* picked = std::getenv(kPickedVariable);
+  const char* asked = std::getenv("OPENBLAS_CORETYPE");
+  if (picked && asked && lowercase(core) == lowercase(asked)) {
+    blas += std::string(" (set by dpmnist; the library picked ") + picked + ")";
+  } else if (picked && asked) {
+    blas += std::string(" (asked for ") + asked + "; the library kept " + core + ")";
+  } else if (asked) {
+    blas += " (OPENBLAS_CORETYPE)";
+  }
+  const std::string kernels = isa_cap() ? std::string(", dpmnist kernels ") + isa_cap() + " only" : "";
+  return cpu_model_name() + " (" + isa_name(cpu_isa_level()) + ")" + kernels + ", " + blas +
+         ", denormals " +
+         (flush_denormals_enabled() ? "flushed" : "kept") + ", " + mpi_library_version();
+}
+
+}  // namespace dpmnist
