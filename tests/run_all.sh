@@ -2,16 +2,43 @@
 # The whole test suite, from a fresh Debian 12 machine: install packages
 # (GoogleTest, SLURM, Chromium, and numpy/matplotlib/h5py for the report
 # tools), build, run every CTest test (unit, MPI at 1-3 ranks, smoke, faults,
-# a real single-node SLURM, reports, prediction, server and browser), then
-# build again with AddressSanitizer + UBSan in build-asan/ and run the unit,
-# MPI and server API tests there. Small synthetic data only; about 10 minutes
-# on 2 cores.
+# a real single-node SLURM, reports, prediction, server and browser); then
+# the unit and MPI tests again under every other OpenBLAS core this CPU can
+# execute and with dpmnist's own kernels built for the next lower x86-64 level
+# (build-isa/), so that a result that holds for one set of kernels only fails
+# here; then build with AddressSanitizer + UBSan in build-asan/ and run the
+# unit, MPI and server API tests there. Small synthetic data only; about 20
+# minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install_deps.sh --tests --analysis
 bash tools/build.sh
 export OPENBLAS_NUM_THREADS=1
 (cd build && ctest --output-on-failure -j "$(nproc)" --timeout 900)
+
+# Other CPUs from this one: OpenBLAS's kernels per ISA (Prescott = SSE3,
+# Haswell = AVX2, SkylakeX = AVX-512), each that this CPU can run.
+flags=" $(grep -m1 '^flags' /proc/cpuinfo) "
+has() { for f in "$@"; do [[ $flags == *" $f "* ]] || return 1; done; }
+cores=(Prescott)
+has avx2 fma && cores+=(Haswell)
+has avx512f avx512cd avx512bw avx512dq avx512vl && cores+=(SkylakeX)
+for core in "${cores[@]}"; do
+  echo "[cores] unit and MPI tests with OPENBLAS_CORETYPE=$core"
+  (cd build && OPENBLAS_CORETYPE=$core ctest --output-on-failure -j "$(nproc)" --timeout 900 \
+     -R '^(unit\.|mpi\.)')
+done
+# dpmnist's vector kernels (Adam, batch, sparse first layer) as a CPU one
+# level down runs them: x86-64-v3 clones on an AVX-512 machine, the baseline
+# on an AVX2 one.
+isa=x86-64
+has avx512f avx512cd avx512bw avx512dq avx512vl && isa=x86-64-v3
+echo "[isa] unit and MPI tests with dpmnist's kernels built for $isa only (build-isa/)"
+cmake -S . -B build-isa -DCMAKE_BUILD_TYPE=Release -DDPMNIST_ISA=$isa -DDPMNIST_BUILD_SERVING=OFF \
+  -DDPMNIST_BUILD_BENCH=OFF > build-isa.log 2>&1 || { cat build-isa.log; exit 1; }
+cmake --build build-isa -j "$(nproc)" >> build-isa.log 2>&1 || { tail -50 build-isa.log; exit 1; }
+rm -f build-isa.log
+(cd build-isa && ctest --output-on-failure -j "$(nproc)" --timeout 900 -R '^(unit\.|mpi\.)')
 
 echo "[asan] AddressSanitizer + UBSan build of the unit and MPI tests (build-asan/)"
 cmake --preset asan > /dev/null

@@ -6,11 +6,14 @@
 start_server() {
   local log=$1
   shift
-  "$SERVE_BIN/dpmnist-serve" --port 0 "$@" > "$log" 2>&1 &
+  # The background job opens $log itself, possibly after the first sed below:
+  # create it here so that sed always has a file to read.
+  : > "$log"
+  "$SERVE_BIN/dpmnist-serve" --port 0 "$@" >> "$log" 2>&1 &
   SERVER_PID=$!
   SERVER_PORT=
   for _ in $(seq 600); do
-    SERVER_PORT=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\)/.*|\1|p' "$log")
+    SERVER_PORT=$(sed -n 's|.*listening on http://[^:]*:\([0-9]*\)/.*|\1|p' "$log" || true)
     [ -n "$SERVER_PORT" ] && return 0
     kill -0 "$SERVER_PID" 2> /dev/null || { cat "$log" >&2; echo "dpmnist-serve exited early" >&2; return 1; }
     sleep 0.1
