@@ -6,19 +6,30 @@ cross-entropy, Adam (lr 1e-3, betas 0.9/0.999, eps 1e-7), batch 32 per process,
 Glorot-uniform kernels and zero biases, a per-epoch shuffle of each process's
 contiguous shard, as dpmnist-train does. --np 1 runs one plain process; --np N
 (or --ddp) runs DistributedDataParallel over gloo on 127.0.0.1 with
-torch.multiprocessing. Every process uses one intra-op thread and, when there
-are enough cores, is pinned to its own core (as launch/train.sh binds ranks).
+torch.multiprocessing. Every process uses one intra-op thread and one inter-op
+thread and, when there are enough cores, is pinned to its own core (as
+launch/train.sh binds ranks).
+
+PyTorch is measured at its best: --flush-denormals on (the default) calls
+torch.set_flush_denormal(True) in every process before any work, so subnormal
+floats (which appear in Adam's moments and small gradients) are flushed to zero
+instead of taking the slow microcoded path; --flush-denormals off runs PyTorch
+as shipped. Whether the CPU supports it (the call returns False where it does
+not), the CPU model, torch's version and its CPU capability/BLAS are printed
+and written to the JSON, so every result names its machine.
 
 Per-epoch train time excludes evaluation and is the maximum over processes.
 Needs Debian's python3-torch and python3-h5py (tools/install_deps.sh --torch):
 run it with /usr/bin/python3.
 
-  /usr/bin/python3 bench/pytorch_peer.py --data data/mnist.h5 [--np 2] [--epochs 5] [--json FILE]
+  /usr/bin/python3 bench/pytorch_peer.py --data data/mnist.h5 [--np 2] [--epochs 5]
+      [--flush-denormals on|off] [--json FILE]
 """
 import argparse
 import json
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -50,7 +61,12 @@ def parse_args(argv=None):
     p.add_argument("--beta2", type=float, default=0.999)
     p.add_argument("--eps", type=float, default=1e-7)
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads per process")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads per process (1: the fair setting; "
+                        "set_flush_denormal only reaches the calling thread)")
+    p.add_argument("--flush-denormals", choices=("on", "off"), default="on",
+                   help="torch.set_flush_denormal in every process: on = PyTorch at its best "
+                        "(default), off = as shipped")
     p.add_argument("--no-bind", action="store_true", help="do not pin processes to cores")
     p.add_argument("--eval-batch", type=int, default=1000)
     p.add_argument("--json", metavar="FILE", help="write the summary as JSON ('-' for stdout)")
@@ -108,6 +124,60 @@ def evaluate(model, x, y, batch):
     return loss / len(y), correct / len(y)
 
 
+def cpu_model():
+    """The first 'model name' of /proc/cpuinfo (None where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def torch_cpu_config():
+    """torch's CPU capability (the ISA its kernels dispatch to) and BLAS, briefly."""
+    config = torch.__config__.show()
+    capability = None
+    get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    if get is not None:
+        try:
+            capability = get()
+        except RuntimeError:
+            capability = None
+    if capability is None:
+        m = re.search(r"CPU capability usage:\s*(\S+)", config)
+        capability = m.group(1) if m else "unknown"
+    blas = re.search(r"BLAS_INFO=([^,\s]+)", config)
+    blas = blas.group(1) if blas else "unknown"
+    if blas == "generic":  # Debian's build: the library is the libblas.so.3 alternative loaded
+        loaded = loaded_blas()
+        if loaded:
+            blas = f"generic -> {loaded}"
+    mkldnn = "MKL-DNN" in config or "oneDNN" in config
+    return dict(cpu_capability=capability, blas=blas, mkldnn=mkldnn)
+
+
+def loaded_blas():
+    """The BLAS shared library mapped into this process (its resolved path), if any."""
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "/" in line}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        name = os.path.basename(path)
+        if name.startswith(("libblas.so", "libopenblas", "libmkl_rt", "libblis")):
+            return os.path.realpath(path)
+    return None
+
+
+def set_flush_denormals(on):
+    """torch.set_flush_denormal(on) for this thread: True where the CPU supports it."""
+    return bool(torch.set_flush_denormal(on))
+
+
 def pin_to_core(rank, world):
     cores = sorted(os.sched_getaffinity(0))
     if world <= len(cores):
@@ -118,11 +188,20 @@ def pin_to_core(rank, world):
 
 def worker(rank, world, args, port, results):
     distributed = world > 1 or args.ddp
-    torch.set_num_threads(args.threads)
+    # Threads first (inter-op can only be set before any parallel work), then FTZ/DAZ,
+    # which is a per-thread MXCSR setting: with one intra-op thread every kernel runs
+    # on this thread, so the setting covers all the work.
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:
         pass  # already set in this process
+    torch.set_num_threads(args.threads)
+    flush_requested = args.flush_denormals == "on"
+    flush_ok = set_flush_denormals(flush_requested)
+    if flush_requested and not flush_ok and rank == 0:
+        print("pytorch_peer: torch.set_flush_denormal(True) returned False: this CPU does not "
+              "support flushing denormals (no SSE3/DAZ); running as shipped", flush=True)
+    flush_active = flush_requested and flush_ok
     bound = not args.no_bind and pin_to_core(rank, world)
     if distributed:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo")
@@ -185,7 +264,11 @@ def worker(rank, world, args, port, results):
             dist.barrier()
     if rank == 0:
         results.update(epochs=epochs, bound=bound, steps_per_epoch=steps,
-                       parameters=sum(p.numel() for p in model.parameters()))
+                       parameters=sum(p.numel() for p in model.parameters()),
+                       flush_denormals=flush_active, flush_denormals_supported=flush_ok
+                       if flush_requested else None,
+                       intra_op_threads=torch.get_num_threads(),
+                       inter_op_threads=torch.get_num_interop_threads())
     if distributed:
         dist.destroy_process_group()
 
@@ -207,10 +290,14 @@ def main():
     args = parse_args()
     distributed = args.np > 1 or args.ddp
     mode = "ddp-gloo" if distributed else "single"
+    cpu, config = cpu_model(), torch_cpu_config()
     print(f"pytorch_peer: torch {torch.__version__}, {mode}, {args.np} process(es), "
           f"784-{args.hidden.replace(',', '-')}-10, Adam lr {args.lr} eps {args.eps}, batch "
-          f"{args.batch} per process, {args.threads} thread(s) each, {args.epochs} epochs",
-          flush=True)
+          f"{args.batch} per process, {args.threads} thread(s) each, {args.epochs} epochs, "
+          f"flush denormals {args.flush_denormals}", flush=True)
+    print(f"pytorch_peer: machine: {cpu or 'unknown CPU'}, {os.cpu_count()} cpus; torch CPU "
+          f"capability {config['cpu_capability']}, BLAS {config['blas']}"
+          f"{', oneDNN' if config['mkldnn'] else ''}", flush=True)
     if distributed:
         ctx = mp.get_context("spawn")
         queue = ctx.SimpleQueue()
@@ -222,16 +309,24 @@ def main():
     epochs = results["epochs"]
     timed = epochs[1:] if len(epochs) > 1 else epochs
     mean = sum(e["train_seconds"] for e in timed) / len(timed)
+    flush = "on" if results["flush_denormals"] else "off"
     summary = dict(system="pytorch", torch_version=torch.__version__, mode=mode,
+                   cpu_model=cpu, cpu_capability=config["cpu_capability"],
+                   blas=config["blas"], mkldnn=config["mkldnn"],
+                   flush_denormals=flush, flush_denormals_requested=args.flush_denormals,
+                   flush_denormals_supported=results["flush_denormals_supported"],
                    world_size=args.np, batch_per_process=args.batch, threads=args.threads,
+                   intra_op_threads=results["intra_op_threads"],
+                   inter_op_threads=results["inter_op_threads"],
                    bound_to_cores=results["bound"], hidden=args.hidden,
                    parameters=results["parameters"], steps_per_epoch=results["steps_per_epoch"],
                    epochs=epochs,
                    mean_train_seconds=mean,
                    timed_epochs=[e["epoch"] for e in timed],
                    test_acc=epochs[-1]["test_acc"], test_loss=epochs[-1]["test_loss"])
-    print(f"done: {mode} np={args.np}: {mean:.3f} s/epoch (train, mean of epochs "
-          f"{timed[0]['epoch']}..{timed[-1]['epoch']}), test accuracy {summary['test_acc']:.6f}")
+    print(f"done: {mode} np={args.np}, flush denormals {flush}: {mean:.3f} s/epoch (train, mean "
+          f"of epochs {timed[0]['epoch']}..{timed[-1]['epoch']}), test accuracy "
+          f"{summary['test_acc']:.6f}")
     if args.json:
         text = json.dumps(summary, indent=1)
         if args.json == "-":
