@@ -13,7 +13,7 @@
 # several times interleaved with what it is compared against, and the
 # fastest run is kept (PICK=min; each table shows the range over all runs).
 #   cost_model.{md,png}       tools/cost_model.py over all of the above
-#   machine.txt               CPU, MPI, date, load average
+#   machine.txt               CPU, OpenBLAS core, denormal flush, MPI, date, load average
 # Needs the build, data/mnist.h5 (bash launch/seed.sh) and the analysis and
 # PyTorch packages (bash tools/install_deps.sh --analysis --torch). About 5 minutes.
 set -euo pipefail
@@ -34,6 +34,7 @@ step() { echo "[scaling_docs] $*"; }
 
 step "sgemm on the model shapes"
 build/bin/dpmnist-bench-sgemm --hidden 128 --hidden 1024,1024 --csv "$out/sgemm.csv" > "$out/sgemm.txt"
+sed -n 's/^# machine: /runtime: /p' "$out/sgemm.txt" >> "$out/machine.txt"
 step "MPI_Allreduce and the node shared-memory sum at 2 ranks (3 interleaved runs each)"
 # Each bench runs 3 times, alternating; the run with the lowest seed-gradient
 # latency is kept.

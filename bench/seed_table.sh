@@ -13,7 +13,8 @@ for np in $ranks; do
   bash launch/train.sh "$np" --config configs/seed.ini --data data/mnist.h5 --out "$out/np$np" \
     --output.progress_seconds 0 > "$out-np$np.log" 2>&1 || { cat "$out-np$np.log"; exit 1; }
 done
-echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $cores cores, $(date -u +%F)"
+first=${ranks%% *}
+echo "machine: $(sed -n 's/^ *runtime: //p' "$out-np$first.log" | head -1); $cores cores, $(date -u +%F)"
 echo
 echo "| ranks | global batch | test accuracy | s/epoch (train) | comm s/epoch | samples/s | speedup vs 1 rank |"
 echo "|---|---|---|---|---|---|---|"

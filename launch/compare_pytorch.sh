@@ -117,6 +117,9 @@ p2_on = pytorch("pytorch-ddp-np2", "PyTorch DDP (gloo)", "on")
 p2_off = pytorch("pytorch-ddp-np2", "PyTorch DDP (gloo)", "off")
 p1 = best_of(p1_on, p1_off)
 p2 = best_of(p2_on, p2_off)
+runtime = next((line.split("runtime:", 1)[1].strip()
+                for line in open(f"{out}/dpmnist-np2-r1.log") if "runtime:" in line), "?")
+print(f"dpmnist runtime: {runtime}")
 print(f"machine: {p1_on['cpu'] or cpu}, {cores} cores; torch {p1['torch']} (CPU capability "
       f"{p1_on['capability']}, BLAS {p1_on['blas']}), {p1_on['threads']} intra-op thread per "
       f"process; load average at end {load}")
