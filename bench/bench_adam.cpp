@@ -51,9 +51,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--steps" && i + 1 < argc) {
       steps = std::atoi(argv[++i]);
     } else {
-      std::printf("usage: dpmnist-bench-adam [--params N] [--steps S]\n"
-                  "Times Adam::step with moments in the subnormal range, denormals kept vs\n"
-                  "flushed (FTZ+DAZ), and a normal-range control; prints the ratios.\n");
+      std::printf(
+          "usage: dpmnist-bench-adam [--params N] [--steps S]\n"
+          "Times Adam::step with moments in the subnormal range, denormals kept vs\n"
+          "flushed (FTZ+DAZ), and a normal-range control; prints the ratios.\n");
       return arg == "--help" || arg == "-h" ? 0 : 2;
     }
   }

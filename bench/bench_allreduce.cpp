@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/runtime.h"
 #include "dpmnist/comm.h"
 #include "dpmnist/error.h"
 #include "dpmnist/node_sum.h"
+#include "dpmnist/runtime.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;

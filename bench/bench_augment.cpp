@@ -7,10 +7,10 @@
 #include <cstring>
 #include <vector>
 
-#include "dpmnist/runtime.h"
 #include "dpmnist/augment.h"
 #include "dpmnist/batch.h"
 #include "dpmnist/rng.h"
+#include "dpmnist/runtime.h"
 
 using namespace dpmnist;
 using Clock = std::chrono::steady_clock;

@@ -13,13 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/runtime.h"
 #include "dpmnist/batch.h"
 #include "dpmnist/blas.h"
 #include "dpmnist/dataset.h"
 #include "dpmnist/dense.h"
 #include "dpmnist/hdf5_file.h"
 #include "dpmnist/rng.h"
+#include "dpmnist/runtime.h"
 #include "dpmnist/sparse_input.h"
 
 using namespace dpmnist;

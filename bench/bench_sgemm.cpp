@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/runtime.h"
 #include "dpmnist/blas.h"
 #include "dpmnist/config.h"
 #include "dpmnist/error.h"
+#include "dpmnist/runtime.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;

@@ -17,10 +17,10 @@ namespace {
 // (16 or 8 floats per sqrt/div instead of 4). All clones round identically:
 // IEEE sqrt and division, and no FMA contraction (-ffp-contract=off), so ranks
 // on nodes of different CPU generations still take the same step.
-DPMNIST_CLONES void adam_update(
-    float* __restrict p, float* __restrict m, float* __restrict v, const float* __restrict g,
-    std::size_t n, float b1, float b2, float lr, float eps, float correction1, float correction2,
-    float decay) {
+DPMNIST_CLONES void adam_update(float* __restrict p, float* __restrict m, float* __restrict v,
+                                const float* __restrict g, std::size_t n, float b1, float b2,
+                                float lr, float eps, float correction1, float correction2,
+                                float decay) {
   for (std::size_t i = 0; i < n; ++i) {
     m[i] = b1 * m[i] + (1.0f - b1) * g[i];
     v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];

@@ -12,8 +12,8 @@ namespace {
 // A true division, not a multiply by 1/255 (which rounds differently); it
 // vectorises, 16 lanes where the CPU has AVX-512, and IEEE division rounds
 // alike in every clone.
-DPMNIST_CLONES void divide_by_255(
-    const std::uint8_t* __restrict in, float* __restrict out, std::size_t n) {
+DPMNIST_CLONES void divide_by_255(const std::uint8_t* __restrict in, float* __restrict out,
+                                  std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(in[i]) / 255.0f;
 }
 

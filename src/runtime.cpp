@@ -35,10 +35,14 @@ std::string lowercase(std::string_view text) {
 
 const char* isa_name(IsaLevel level) {
   switch (level) {
-    case IsaLevel::kAvx512: return "AVX-512";
-    case IsaLevel::kAvx2: return "AVX2";
-    case IsaLevel::kAvx: return "AVX";
-    case IsaLevel::kSse: return "SSE";
+    case IsaLevel::kAvx512:
+      return "AVX-512";
+    case IsaLevel::kAvx2:
+      return "AVX2";
+    case IsaLevel::kAvx:
+      return "AVX";
+    case IsaLevel::kSse:
+      return "SSE";
   }
   return "?";
 }
@@ -81,25 +85,18 @@ std::string cpu_model_name() {
 
 std::optional<IsaLevel> openblas_core_isa(std::string_view core) {
   // OpenBLAS's x86-64 core names (driver/others/dynamic.c) by kernel ISA.
-  static constexpr std::array<std::pair<std::string_view, IsaLevel>, 27> kCores = {{
-      {"katmai", IsaLevel::kSse},         {"coppermine", IsaLevel::kSse},
-      {"northwood", IsaLevel::kSse},      {"prescott", IsaLevel::kSse},
-      {"banias", IsaLevel::kSse},         {"atom", IsaLevel::kSse},
-      {"core2", IsaLevel::kSse},          {"penryn", IsaLevel::kSse},
-      {"dunnington", IsaLevel::kSse},     {"nehalem", IsaLevel::kSse},
-      {"athlon", IsaLevel::kSse},         {"opteron", IsaLevel::kSse},
-      {"opteron_sse3", IsaLevel::kSse},   {"barcelona", IsaLevel::kSse},
-      {"nano", IsaLevel::kSse},           {"bobcat", IsaLevel::kSse},
-      {"sandybridge", IsaLevel::kAvx},    {"bulldozer", IsaLevel::kAvx},
-      {"piledriver", IsaLevel::kAvx},     {"haswell", IsaLevel::kAvx2},
-      {"steamroller", IsaLevel::kAvx2},   {"excavator", IsaLevel::kAvx2},
-      {"zen", IsaLevel::kAvx2},           {"dhyana", IsaLevel::kAvx2},
-      {"skylakex", IsaLevel::kAvx512},    {"cooperlake", IsaLevel::kAvx512},
-      {"sapphirerapids", IsaLevel::kAvx512},
+  static constexpr std::array<std::pair<IsaLevel, std::string_view>, 4> kCores = {{
+      {IsaLevel::kSse,
+       " katmai coppermine northwood prescott banias atom core2 penryn dunnington nehalem athlon"
+       " opteron opteron_sse3 barcelona nano bobcat "},
+      {IsaLevel::kAvx, " sandybridge bulldozer piledriver "},
+      {IsaLevel::kAvx2, " haswell steamroller excavator zen dhyana "},
+      {IsaLevel::kAvx512, " skylakex cooperlake sapphirerapids "},
   }};
-  const std::string name = lowercase(core);
-  for (const auto& [known, level] : kCores) {
-    if (name == known) return level;
+  if (core.empty() || core.find(' ') != std::string_view::npos) return std::nullopt;
+  const std::string word = " " + lowercase(core) + " ";
+  for (const auto& [level, names] : kCores) {
+    if (names.find(word) != std::string_view::npos) return level;
   }
   return std::nullopt;
 }
@@ -110,10 +107,14 @@ std::optional<std::string> better_openblas_core(IsaLevel cpu, std::string_view p
   // One core per level, the oldest with that level's sgemm kernels, so CPUs
   // of one level (Intel and AMD alike) run the same kernels and round alike.
   switch (cpu) {
-    case IsaLevel::kAvx512: return "SkylakeX";
-    case IsaLevel::kAvx2: return "Haswell";
-    case IsaLevel::kAvx: return "Sandybridge";
-    case IsaLevel::kSse: return std::nullopt;
+    case IsaLevel::kAvx512:
+      return "SkylakeX";
+    case IsaLevel::kAvx2:
+      return "Haswell";
+    case IsaLevel::kAvx:
+      return "Sandybridge";
+    case IsaLevel::kSse:
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -157,10 +158,11 @@ std::string runtime_description() {
   } else if (asked) {
     blas += " (OPENBLAS_CORETYPE)";
   }
-  const std::string kernels = isa_cap() ? std::string(", dpmnist kernels ") + isa_cap() + " only" : "";
+  const std::string kernels =
+      isa_cap() ? std::string(", dpmnist kernels ") + isa_cap() + " only" : "";
   return cpu_model_name() + " (" + isa_name(cpu_isa_level()) + ")" + kernels + ", " + blas +
-         ", denormals " +
-         (flush_denormals_enabled() ? "flushed" : "kept") + ", " + mpi_library_version();
+         ", denormals " + (flush_denormals_enabled() ? "flushed" : "kept") + ", " +
+         mpi_library_version();
 }
 
 }  // namespace dpmnist

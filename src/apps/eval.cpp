@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <iostream>
 
-#include "dpmnist/runtime.h"
 #include "dpmnist/checkpoint.h"
 #include "dpmnist/comm.h"
 #include "dpmnist/dataset.h"
@@ -12,6 +11,7 @@
 #include "dpmnist/evaluate.h"
 #include "dpmnist/hdf5_file.h"
 #include "dpmnist/network.h"
+#include "dpmnist/runtime.h"
 #include "dpmnist/shard.h"
 
 namespace po = boost::program_options;

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/runtime.h"
 #include "dpmnist/error.h"
 #include "dpmnist/predict/image.h"
 #include "dpmnist/predict/predictor.h"
 #include "dpmnist/predict/preprocess.h"
+#include "dpmnist/runtime.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;

@@ -11,9 +11,9 @@
 #include <string>
 #include <thread>
 
-#include "dpmnist/runtime.h"
 #include "dpmnist/error.h"
 #include "dpmnist/predict/predictor.h"
+#include "dpmnist/runtime.h"
 #include "dpmnist/serve/server.h"
 
 namespace po = boost::program_options;

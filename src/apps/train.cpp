@@ -1,10 +1,10 @@
 // dpmnist-train: parse, wire up, catch. All numerics live in the library.
 #include <iostream>
 
-#include "dpmnist/runtime.h"
 #include "dpmnist/comm.h"
 #include "dpmnist/config.h"
 #include "dpmnist/error.h"
+#include "dpmnist/runtime.h"
 #include "dpmnist/stop_signal.h"
 #include "dpmnist/trainer.h"
 

@@ -31,6 +31,7 @@ TEST(Runtime, CoreNamesMapToTheirKernelsIsa) {
   EXPECT_EQ(openblas_core_isa("SKYLAKEX"), IsaLevel::kAvx512);  // as OPENBLAS_CORETYPE may spell it
   EXPECT_EQ(openblas_core_isa("Zen5000"), std::nullopt);
   EXPECT_EQ(openblas_core_isa(""), std::nullopt);
+  EXPECT_EQ(openblas_core_isa("zen dhyana"), std::nullopt);
 }
 
 TEST(Runtime, ReExecutesOnlyWhereOpenBlasFellBackToAnOlderIsa) {
@@ -57,7 +58,8 @@ TEST(Runtime, ReExecutesOnlyWhereOpenBlasFellBackToAnOlderIsa) {
 
 TEST(Runtime, TheCoreAskedForRunsOnTheCpuAndIsNeverOlderThanThePick) {
   for (IsaLevel cpu : {IsaLevel::kSse, IsaLevel::kAvx, IsaLevel::kAvx2, IsaLevel::kAvx512}) {
-    for (const char* picked : {"Prescott", "Nehalem", "Sandybridge", "Haswell", "Zen", "SkylakeX"}) {
+    for (const char* picked :
+         {"Prescott", "Nehalem", "Sandybridge", "Haswell", "Zen", "SkylakeX"}) {
       const std::optional<std::string> better = better_openblas_core(cpu, picked);
       if (!better) continue;
       SCOPED_TRACE(std::string(isa_name(cpu)) + " picked " + picked + " -> " + *better);
@@ -73,12 +75,12 @@ TEST(Runtime, FlushToZeroFlushesResultsAndInputsInThisAndLaterThreads) {
   volatile float small = std::numeric_limits<float>::min();  // smallest normal
   set_flush_denormals(false);
   EXPECT_FALSE(flush_denormals_enabled());
-  EXPECT_EQ(tiny + 0.0f, tiny);           // subnormal input kept
-  EXPECT_GT(small * 0.5f, 0.0f);          // subnormal result kept
+  EXPECT_EQ(tiny + 0.0f, tiny);   // subnormal input kept
+  EXPECT_GT(small * 0.5f, 0.0f);  // subnormal result kept
   set_flush_denormals(true);
   EXPECT_TRUE(flush_denormals_enabled());
-  EXPECT_EQ(tiny + 0.0f, 0.0f);           // DAZ: the input reads as 0
-  EXPECT_EQ(small * 0.5f, 0.0f);          // FTZ: the result becomes 0
+  EXPECT_EQ(tiny + 0.0f, 0.0f);                                    // DAZ: the input reads as 0
+  EXPECT_EQ(small * 0.5f, 0.0f);                                   // FTZ: the result becomes 0
   EXPECT_EQ(small * 2.0f, 2 * std::numeric_limits<float>::min());  // normals untouched
   bool in_thread = false;
   float product = 1;
