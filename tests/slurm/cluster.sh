@@ -4,6 +4,7 @@
 # writes /etc/slurm or /etc/munge and never uses systemd or init scripts.
 #   tests/slurm/cluster.sh start DIR [CPUS]   prints the SLURM_CONF line to export
 #   tests/slurm/cluster.sh stop DIR           stops the daemons by the PIDs it recorded
+# SLURM_TEST_MPI_DEFAULT sets MpiDefault (default none, as SLURM ships; or pmix).
 # Sourced (as run_slurm_tests.sh does), it only defines cluster_start DIR CPUS
 # and cluster_stop DIR; then a detached watcher stops the cluster if the sourcing
 # shell dies without doing so (a CTest timeout kills it), so nothing outlives it.
@@ -159,6 +160,7 @@ cluster_start() {
   : > "$dir/plugstack.conf"
   sed -e "s|@DIR@|$dir|g" -e "s|@HOST@|$host|g" -e "s|@CTLD_PORT@|$ctld_port|g" \
     -e "s|@SLURMD_PORT@|$slurmd_port|g" -e "s|@CPUS@|$cpus|g" \
+    -e "s|@MPI_DEFAULT@|${SLURM_TEST_MPI_DEFAULT:-none}|g" \
     "$cluster_here/slurm.conf.in" > "$dir/slurm.conf"
   export SLURM_CONF=$dir/slurm.conf
 

@@ -13,11 +13,15 @@
 #   e. multinode.sbatch (one node here): runs train.sbatch's body to COMPLETED
 #   f. scancel (TERM): checkpoint written, CANCELLED, not requeued
 #   g. the time limit: --time=1 --signal=B:USR1@20 -> checkpoint, exit 75, requeue
+#   h. DPMNIST_SRUN_MPI naming a plugin this SLURM lacks: FAILED at once, the
+#      error lists the plugins it has, nothing trained
+# Every sbatch names its MPI plugin, so a..g pass under any MpiDefault: CTest
+# runs this file under none (SLURM's default) and pmix (SLURM_TEST_MPI_DEFAULT).
 # KEEP=1 keeps the temporary directory even when everything passed.
 set -uo pipefail
 
 if [ $# -ne 2 ]; then
-  sed -n '2,16p' "$0" >&2
+  sed -n '2,20p' "$0" >&2
   exit 2
 fi
 bin=$(cd "$1" && pwd) || exit 2
@@ -74,7 +78,8 @@ if ! cluster_start "$tmp/cluster" 4; then
   fail setup "could not start the test SLURM (reason above); packages: bash tools/install_deps.sh --tests"
   exit 1
 fi
-say "$(sinfo -V), $(ompi_info --version 2> /dev/null | head -n 1)," \
+say "$(sinfo -V), MpiDefault=$(scontrol show config | sed -n 's/^MpiDefault *= *//p')," \
+  "$(ompi_info --version 2> /dev/null | head -n 1)," \
   "node $(sinfo -h -o '%n %c CPUs %T'), work dir $work"
 
 "$bin/make_synthetic_data" "$work/tiny.h5" 2000 200 > /dev/null || { fail setup "make_synthetic_data tiny.h5"; exit 1; }
@@ -368,7 +373,28 @@ test_g() {
   fi
 }
 
+test_h() {
+  local id out run why=()
+  id=$(DPMNIST_SRUN_MPI=nosuch submit slurm/train.sbatch "$work/tiny.h5" --ntasks=2 -- "${small[@]}") ||
+    { fail h "sbatch slurm/train.sbatch refused the job"; return; }
+  out=$work/runs/dpmnist-train-$id.out
+  run=$work/runs/dpmnist-train-$id
+  say "h. submitted slurm/train.sbatch as job $id with DPMNIST_SRUN_MPI=nosuch"
+  wait_job_end "$id" 60 || why+=("no end within 60 s")
+  [ "$(job_field "$id" JobState)" = FAILED ] || why+=("state $(job_field "$id" JobState), wanted FAILED")
+  grep -q "no 'nosuch' MPI plugin (srun --mpi=list: .*pmix" "$out" 2> /dev/null ||
+    why+=("no error naming the plugin and listing pmix")
+  [ ! -e "$run/metrics.csv" ] || why+=("it trained: $run/metrics.csv exists")
+  if [ ${#why[@]} -eq 0 ]; then
+    pass h "$(job_line "$id"): $(grep -o "error: this SLURM.*" "$out" | head -n 1 | cut -c1-160)"
+  else
+    fail h "job $id: $(printf '%s; ' "${why[@]}")"
+    show_output "$out"
+  fi
+}
+
 test_a
+test_h
 test_d
 test_c
 test_e
