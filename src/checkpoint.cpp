@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <regex>
 #include <sstream>
@@ -209,16 +210,36 @@ std::string save_run_checkpoint(const std::string& dir, const Checkpoint& checkp
   return numbered;
 }
 
-std::size_t remove_run_checkpoints(const std::string& dir) {
-  const auto all = numbered_checkpoints(dir);
+std::vector<std::string> run_checkpoint_files(const std::string& dir) {
+  std::vector<std::string> files;
+  for (const auto& [step, path] : numbered_checkpoints(dir)) files.push_back(path);
+  const std::string newest = dir + "/checkpoint.h5";
+  if (std::filesystem::is_regular_file(newest)) files.push_back(newest);
+  return files;
+}
+
+std::string set_aside_run_checkpoints(const std::string& dir) {
+  const std::vector<std::string> files = run_checkpoint_files(dir);
+  if (files.empty()) return "";
+  char stamp[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));
+  std::string aside = dir + "/earlier-" + stamp;
+  for (int n = 2; std::filesystem::exists(aside); ++n) aside = concat(dir, "/earlier-", stamp, "-", n);
   std::error_code error;
-  for (const auto& [step, path] : all) std::filesystem::remove(path, error);
-  std::filesystem::remove(dir + "/checkpoint.h5", error);
-  return all.size();
+  std::filesystem::create_directory(aside, error);
+  require(!error, "run directory ", dir, ": cannot create ", aside, ": ", error.message());
+  for (const std::string& file : files) {
+    const std::string to = aside + "/" + std::filesystem::path(file).filename().string();
+    std::filesystem::rename(file, to, error);
+    require(!error, "run directory ", dir, ": cannot move ", file, " to ", to, ": ",
+            error.message());
+  }
+  return aside;
 }
 
 std::optional<FoundCheckpoint> find_newest_checkpoint(const std::string& dir, std::ostream& log) {
-  for (const auto& [step, path] : numbered_checkpoints(dir)) {
+  for (const std::string& path : run_checkpoint_files(dir)) {
     try {
       return FoundCheckpoint{path, load_checkpoint(path)};
     } catch (const Error& e) {

@@ -89,18 +89,29 @@ void require_working_launcher(const Comm& comm) {
 }
 
 // The checkpoint to resume from: --resume PATH, or for --resume auto the
-// newest valid one in the run directory, chosen on rank 0 and broadcast.
+// newest valid one in the run directory, chosen on rank 0 and broadcast. An
+// empty directory starts fresh; checkpoints that are there but none of which
+// loads stop every rank with an error, and stay where they are.
 std::string choose_resume_path(const Comm& comm, const TrainArgs& args, std::ostream& log) {
   if (args.resume != "auto") return args.resume;
-  std::string path;
+  std::string path, problem;
   if (comm.rank() == 0) {
+    const std::size_t files = run_checkpoint_files(args.out_dir).size();
     if (auto found = find_newest_checkpoint(args.out_dir, log)) {
       path = found->path;
+    } else if (files > 0) {
+      problem = concat("--resume auto: none of the ", files, " checkpoint file(s) in ", args.out_dir,
+                       " can be used (the reasons are above); they are left as they are. Repair"
+                       " or move them, resume from one with --resume PATH, or run without --resume"
+                       " to start over (that moves them to ",
+                       args.out_dir, "/earlier-<date-time>/)");
     } else {
-      log << "--resume auto: no usable checkpoint in " << args.out_dir << "; starting fresh\n";
+      log << "--resume auto: no checkpoint in " << args.out_dir << "; starting fresh\n";
     }
   }
   comm.broadcast(path);
+  comm.broadcast(problem);
+  require(problem.empty(), problem);
   return path;
 }
 
@@ -229,9 +240,9 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     }
   } else {
     if (leader) {
-      if (const std::size_t stale = remove_run_checkpoints(args.out_dir); stale > 0) {
-        log << "starting fresh in " << args.out_dir << ": removed " << stale
-            << " checkpoint(s) of an earlier run there (--resume auto would have continued it)\n";
+      if (const std::string aside = set_aside_run_checkpoints(args.out_dir); !aside.empty()) {
+        log << "starting fresh in " << args.out_dir << ": moved the checkpoints of an earlier run"
+            << " there to " << aside << " (--resume auto would have continued it)\n";
       }
       net.init_glorot(derive_seed({config.seed, 0x1417}));
     }

@@ -44,17 +44,24 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint,
 std::string save_run_checkpoint(const std::string& dir, const Checkpoint& checkpoint,
                                 std::size_t keep, const std::function<void()>& before_rename = {});
 
-// Removes dir/checkpoint.h5 and every dir/checkpoint-<step>.h5 (a fresh run
-// must not leave an older run's files for --resume auto to pick). Returns how
-// many numbered files there were.
-std::size_t remove_run_checkpoints(const std::string& dir);
+// The checkpoint files of a run directory, in the order --resume auto tries
+// them: every dir/checkpoint-<step>.h5, newest first, then dir/checkpoint.h5
+// (a copy of the newest, or a file put there by hand).
+std::vector<std::string> run_checkpoint_files(const std::string& dir);
+
+// Moves dir/checkpoint.h5 and every dir/checkpoint-<step>.h5 into a new
+// dir/earlier-<date-time>/ (a fresh run must not leave an older run's files
+// for --resume auto to pick, and must not destroy them either). Returns that
+// folder, or "" when there was nothing to move.
+std::string set_aside_run_checkpoints(const std::string& dir);
 
 struct FoundCheckpoint {
   std::string path;
   Checkpoint checkpoint;
 };
-// The newest numbered checkpoint in dir that loads and validates; files that
-// fail are reported on log and skipped. nullopt when none is usable.
+// The first of run_checkpoint_files(dir) that loads and validates; files that
+// fail are reported on log with the reason and skipped (never removed).
+// nullopt when none is usable.
 std::optional<FoundCheckpoint> find_newest_checkpoint(const std::string& dir, std::ostream& log);
 
 // Reads and validates path; throws Error naming the file and what is wrong.

@@ -97,6 +97,46 @@ grep -q "skipping unusable checkpoint: .*$(basename "$newest")" "$work/corrupt.r
   fail "corrupted checkpoint: not reported"
 record "newest checkpoint truncated" "reported, resumed from the one before" "$(since "$t0")" "$result"
 
+# 3b. A run directory holding only checkpoint.h5 (the README's "newest"): it is
+# a candidate like the numbered files. A fresh start would reach the same
+# weights, so the resumed run's own record is checked too.
+mkdir -p "$work/only"
+second=$(ls "$work/reference"/checkpoint-*.h5 | sort | tail -2 | head -1)
+cp "$second" "$work/only/checkpoint.h5"
+t0=$(now)
+result=$(resume_matches "$work/only")
+from=$(epoch_of "$second")
+grep -q "resumed from $work/only/checkpoint.h5 (epoch $from," "$work/only.resume.log" ||
+  fail "only checkpoint.h5: not resumed from it (log: $(grep -m1 'resumed\|fresh' "$work/only.resume.log"))"
+[ "$(sed -n '2p' "$work/only/metrics.csv" | cut -d, -f1)" = 1 ] &&
+  [ "$(($(wc -l < "$work/only/metrics.csv") - 1))" = $epochs ] ||
+  fail "only checkpoint.h5: metrics.csv does not carry the earlier epochs"
+record "run directory holding only checkpoint.h5 (epoch $from)" \
+  "$(grep -o -m1 'resumed from [^ ]* (epoch [0-9]*, step [0-9]*\|starting fresh' "$work/only.resume.log" |
+     sed -e "s|$work/||" -e 's/step [0-9]*$/&)/')" \
+  "$(since "$t0")" "$result"
+
+# 3c. No checkpoint that loads: --resume auto stops with an error on every
+# rank and keeps the files (it used to delete them and start fresh, exit 0).
+mkdir -p "$work/unusable"
+cp "$second" "$work/unusable/checkpoint-0000000001.h5"
+truncate -s 5000 "$work/unusable/checkpoint-0000000001.h5"
+cp "$second" "$work/unusable/checkpoint.h5"
+echo "not a checkpoint" > "$work/unusable/checkpoint.h5"
+sums=$(cd "$work/unusable" && sha256sum checkpoint*.h5)
+t0=$(now)
+timeout 60 "${mpi[@]}" -np 2 "${train[@]}" --out "$work/unusable" --resume auto > "$work/unusable.log" 2>&1; code=$?
+took=$(since "$t0")
+[ "$code" = 1 ] || fail "no usable checkpoint: exit $code, expected 1"
+grep -q "none of the 2 checkpoint file(s) in $work/unusable can be used" "$work/unusable.log" ||
+  fail "no usable checkpoint: no error naming the directory and the count"
+[ "$(cd "$work/unusable" && sha256sum checkpoint*.h5)" = "$sums" ] || fail "no usable checkpoint: files changed or removed"
+[ ! -e "$work/unusable/metrics.csv" ] || fail "no usable checkpoint: it trained"
+kept=$(ls "$work/unusable"/checkpoint*.h5 2> /dev/null | wc -l)
+record "no checkpoint loads (one truncated, checkpoint.h5 not HDF5)" \
+  "exit $code; $kept of 2 files left; $([ -e "$work/unusable/metrics.csv" ] && echo trained || echo nothing trained)" \
+  "$took" "n/a"
+
 # 4. One rank given a missing data path.
 t0=$(now)
 timeout 60 "${mpi[@]}" -np 1 "${train[@]}" --out "$work/path" : \

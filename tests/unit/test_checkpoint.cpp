@@ -185,3 +185,29 @@ TEST(Checkpoint, MidEpochPositionRoundTrips) {
   EXPECT_EQ(r.step_in_epoch, 123);
   EXPECT_EQ(r.epoch_sums, c.epoch_sums);
 }
+
+TEST(Checkpoint, ALoneCheckpointH5IsACandidateAndAFreshStartSetsFilesAsideNotDeletes) {
+  const std::string dir = test::make_temp_dir("ckpt");
+  Checkpoint c = sample_checkpoint();
+  c.global_step = 7;
+  save_checkpoint(dir + "/checkpoint.h5", c);
+  EXPECT_EQ(run_checkpoint_files(dir), std::vector<std::string>{dir + "/checkpoint.h5"});
+  std::ostringstream log;
+  auto found = find_newest_checkpoint(dir, log);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->path, dir + "/checkpoint.h5");
+  EXPECT_EQ(found->checkpoint.global_step, 7);
+
+  // Numbered files come first, newest first, then checkpoint.h5.
+  c.global_step = 20;
+  const std::string numbered = save_run_checkpoint(dir, c, 3);
+  EXPECT_EQ(run_checkpoint_files(dir), (std::vector<std::string>{numbered, dir + "/checkpoint.h5"}));
+
+  const std::string aside = set_aside_run_checkpoints(dir);
+  ASSERT_FALSE(aside.empty());
+  EXPECT_TRUE(run_checkpoint_files(dir).empty());
+  EXPECT_EQ(load_checkpoint(aside + "/checkpoint-0000000020.h5").global_step, 20);
+  EXPECT_EQ(load_checkpoint(aside + "/checkpoint.h5").global_step, 20);
+  EXPECT_EQ(set_aside_run_checkpoints(dir), "") << "nothing left to move";
+  EXPECT_FALSE(find_newest_checkpoint(dir, log).has_value());
+}
