@@ -225,7 +225,8 @@ std::string set_aside_run_checkpoints(const std::string& dir) {
   const std::time_t now = std::time(nullptr);
   std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));
   std::string aside = dir + "/earlier-" + stamp;
-  for (int n = 2; std::filesystem::exists(aside); ++n) aside = concat(dir, "/earlier-", stamp, "-", n);
+  for (int n = 2; std::filesystem::exists(aside); ++n)
+    aside = concat(dir, "/earlier-", stamp, "-", n);
   std::error_code error;
   std::filesystem::create_directory(aside, error);
   require(!error, "run directory ", dir, ": cannot create ", aside, ": ", error.message());

@@ -100,11 +100,12 @@ std::string choose_resume_path(const Comm& comm, const TrainArgs& args, std::ost
     if (auto found = find_newest_checkpoint(args.out_dir, log)) {
       path = found->path;
     } else if (files > 0) {
-      problem = concat("--resume auto: none of the ", files, " checkpoint file(s) in ", args.out_dir,
-                       " can be used (the reasons are above); they are left as they are. Repair"
-                       " or move them, resume from one with --resume PATH, or run without --resume"
-                       " to start over (that moves them to ",
-                       args.out_dir, "/earlier-<date-time>/)");
+      problem =
+          concat("--resume auto: none of the ", files, " checkpoint file(s) in ", args.out_dir,
+                 " can be used (the reasons are above); they are left as they are. Repair"
+                 " or move them, resume from one with --resume PATH, or run without --resume"
+                 " to start over (that moves them to ",
+                 args.out_dir, "/earlier-<date-time>/)");
     } else {
       log << "--resume auto: no checkpoint in " << args.out_dir << "; starting fresh\n";
     }

@@ -201,7 +201,8 @@ TEST(Checkpoint, ALoneCheckpointH5IsACandidateAndAFreshStartSetsFilesAsideNotDel
   // Numbered files come first, newest first, then checkpoint.h5.
   c.global_step = 20;
   const std::string numbered = save_run_checkpoint(dir, c, 3);
-  EXPECT_EQ(run_checkpoint_files(dir), (std::vector<std::string>{numbered, dir + "/checkpoint.h5"}));
+  EXPECT_EQ(run_checkpoint_files(dir),
+            (std::vector<std::string>{numbered, dir + "/checkpoint.h5"}));
 
   const std::string aside = set_aside_run_checkpoints(dir);
   ASSERT_FALSE(aside.empty());
