@@ -180,7 +180,11 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   require(comm.agree(std::hash<std::string>{}(config_text)), "rank ", comm.rank(), " on ",
           comm.host(), ": the ranks parsed different configurations; this rank has:\n",
           config_text);
-  if (leader) std::filesystem::create_directories(args.out_dir);
+  // The run directory, checked by rank 0 before any data is read; every rank
+  // stops alike if it cannot be used.
+  std::string out_problem = leader ? cannot_use_directory(args.out_dir) : "";
+  comm.broadcast(out_problem);
+  require(out_problem.empty(), out_problem);
 
   const auto load_start = Clock::now();
   Shards data = load_shards(comm, args.data_path, config.validation_size);

@@ -29,6 +29,15 @@ void require(bool ok, const Parts&... parts) {
   if (!ok) throw Error(concat(parts...));
 }
 
+// Checks of an output location, made before any work so a long run never
+// ends on an unwritable path. Each returns "" when fine, else a message that
+// names the path and the operating system's reason ("Permission denied").
+// A file to be created at path: its directory exists and may be written.
+std::string cannot_write_file(const std::string& path);
+// A directory for output at path: created with its parents where missing,
+// then checked to be writable.
+std::string cannot_use_directory(const std::string& path);
+
 // n as int for MPI/BLAS; throws naming `what` if n exceeds INT_MAX.
 int to_int(std::size_t n, const char* what);
 

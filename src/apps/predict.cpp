@@ -205,7 +205,10 @@ int main(int argc, char** argv) {
     require(!files.empty(), "no image files given (see dpmnist-predict --help)");
     require(top >= 1 && top <= kNumClasses, "--top ", top, ": expected 1..", kNumClasses);
     require(repeat >= 1, "--repeat ", repeat, ": expected >= 1");
-    if (!save_dir.empty()) std::filesystem::create_directories(save_dir);
+    if (!save_dir.empty()) {
+      const std::string problem = cannot_use_directory(save_dir);
+      require(problem.empty(), "--save-preprocessed: ", problem);
+    }
 
     const Predictor predictor(checkpoint_path);
     const bool json = vm.count("json") > 0;

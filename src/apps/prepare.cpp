@@ -59,6 +59,8 @@ void prepare(const Options& options) {
                                                               {"train_labels", &files.train_labels},
                                                               {"test_images", &files.test_images},
                                                               {"test_labels", &files.test_labels}};
+  const std::string out_problem = cannot_write_file(options.out_path);
+  require(out_problem.empty(), out_problem);
   for (const auto& [name, path] : named) {
     const bool gz = std::filesystem::exists(*path + ".gz");
     require(
