@@ -36,8 +36,10 @@ void gemm_strided(Transpose trans_a, Transpose trans_b, std::size_t M, std::size
 
 void blas_set_threads(int threads) {
   require(threads >= 1, "blas threads must be >= 1, got ", threads);
-  // The pthreads build exports its pool's shutdown and start; the OpenMP and
-  // serial builds have neither (their threads, if any, are not restarted).
+  // The pthreads build exports its pool's shutdown and start, and restarting
+  // the pool gives its workers this thread's MXCSR (flush-to-zero). The
+  // OpenMP build exports the same names for its buffers only: libgomp's
+  // threads are not restarted, so they keep the mode they started with.
   using PoolCall = int (*)();
   const auto shutdown = reinterpret_cast<PoolCall>(dlsym(RTLD_DEFAULT, "blas_thread_shutdown_"));
   const auto start = reinterpret_cast<PoolCall>(dlsym(RTLD_DEFAULT, "blas_thread_init"));
@@ -54,6 +56,10 @@ int blas_threads() {
 
 std::string blas_core_name() {
   return openblas_get_corename();
+}
+
+std::string blas_config() {
+  return openblas_get_config();
 }
 
 std::string blas_version() {

@@ -213,13 +213,22 @@ std::string save_run_checkpoint(const std::string& dir, const Checkpoint& checkp
 std::vector<std::string> run_checkpoint_files(const std::string& dir) {
   std::vector<std::string> files;
   for (const auto& [step, path] : numbered_checkpoints(dir)) files.push_back(path);
+  // checkpoint.h5 is usually a hard link to the newest numbered file: once.
   const std::string newest = dir + "/checkpoint.h5";
-  if (std::filesystem::is_regular_file(newest)) files.push_back(newest);
+  std::error_code error;
+  if (std::filesystem::is_regular_file(newest, error) &&
+      std::ranges::none_of(files, [&](const std::string& file) {
+        return std::filesystem::equivalent(file, newest, error);
+      })) {
+    files.push_back(newest);
+  }
   return files;
 }
 
 std::string set_aside_run_checkpoints(const std::string& dir) {
-  const std::vector<std::string> files = run_checkpoint_files(dir);
+  std::vector<std::string> files;
+  for (const auto& [step, path] : numbered_checkpoints(dir)) files.push_back(path);
+  if (std::filesystem::exists(dir + "/checkpoint.h5")) files.push_back(dir + "/checkpoint.h5");
   if (files.empty()) return "";
   char stamp[32];
   const std::time_t now = std::time(nullptr);

@@ -1,6 +1,7 @@
 #include "dpmnist/runtime.h"
 
 #include <cpuid.h>
+#include <signal.h>
 #include <unistd.h>
 #include <xmmintrin.h>
 
@@ -9,6 +10,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include "dpmnist/blas.h"
@@ -119,18 +121,60 @@ std::optional<std::string> better_openblas_core(IsaLevel cpu, std::string_view p
   return std::nullopt;
 }
 
+namespace {
+
+// Tests of the re-exec on CPUs whose OpenBLAS pick is already right: the
+// core name to act as if OpenBLAS had picked (e.g. Prescott).
+constexpr const char* kFaultPickedVariable = "DPMNIST_FAULT_OPENBLAS_PICKED";
+
+// The signals the trainer handles, blocked across the re-exec: exec resets
+// handlers but keeps the mask and pending signals, so a preemption warning
+// that arrives meanwhile waits for the new process instead of killing it.
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+// This program's file, when /proc/self/exe is it (not valgrind, ld.so or an
+// emulator running it, and not deleted since): exec'ing that path keeps the
+// process name (comm) ps, pgrep and killall look for.
+std::optional<std::string> own_executable(const char* argv0) {
+  std::error_code error;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error || !std::filesystem::exists(exe, error)) return std::nullopt;
+  if (exe.filename() != std::filesystem::path(argv0).filename()) return std::nullopt;
+  return exe.string();
+}
+
+}  // namespace
+
 void init_runtime(char** argv) {
-  if (!std::getenv("OPENBLAS_CORETYPE") && !std::getenv(kPickedVariable)) {
-    const std::string picked = blas_core_name();
-    if (const auto better = better_openblas_core(cpu_isa_level(), picked)) {
+  const char* fault = std::getenv(kFaultPickedVariable);
+  const std::string picked = fault ? fault : blas_core_name();
+  const bool dynamic = blas_config().find("DYNAMIC_ARCH") != std::string::npos;
+  const bool reexecuted = std::getenv(kPickedVariable) != nullptr;
+  const auto better = better_openblas_core(cpu_isa_level(), picked);
+  if (better && dynamic && !reexecuted && !std::getenv("OPENBLAS_CORETYPE")) {
+    if (const auto self = own_executable(argv[0])) {
       setenv("OPENBLAS_CORETYPE", better->c_str(), 1);
       setenv(kPickedVariable, picked.c_str(), 1);
-      execv("/proc/self/exe", argv);
-      // Still here: run on with the library's own pick, and say so.
-      std::cerr << "warning: could not re-execute with OPENBLAS_CORETYPE=" << *better << " ("
-                << std::strerror(errno) << "); running OpenBLAS's " << picked << " kernels\n";
+      const sigset_t blocked = stop_signals();
+      sigprocmask(SIG_BLOCK, &blocked, nullptr);
+      execv(self->c_str(), argv);
+      sigprocmask(SIG_UNBLOCK, &blocked, nullptr);
       unsetenv("OPENBLAS_CORETYPE");
+      unsetenv(kPickedVariable);
     }
+    // Still here: run on with the library's own pick, and say so.
+    std::cerr << "warning: could not re-execute with OPENBLAS_CORETYPE=" << *better
+              << "; running OpenBLAS's " << picked << " kernels, slower than this CPU allows\n";
+  }
+  if (reexecuted) {
+    const sigset_t blocked = stop_signals();
+    sigprocmask(SIG_UNBLOCK, &blocked, nullptr);  // what arrived meanwhile is delivered now
   }
   set_flush_denormals(true);
   blas_set_threads(blas_threads());  // its workers, started at load, take the mode too

@@ -110,6 +110,7 @@ std::string choose_resume_path(const Comm& comm, const TrainArgs& args, std::ost
       log << "--resume auto: no checkpoint in " << args.out_dir << "; starting fresh\n";
     }
   }
+  log.flush();  // the reasons, before an error may end the job
   comm.broadcast(path);
   comm.broadcast(problem);
   require(problem.empty(), problem);
@@ -244,13 +245,20 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
       }
     }
   } else {
+    std::string problem;
     if (leader) {
-      if (const std::string aside = set_aside_run_checkpoints(args.out_dir); !aside.empty()) {
-        log << "starting fresh in " << args.out_dir << ": moved the checkpoints of an earlier run"
-            << " there to " << aside << " (--resume auto would have continued it)\n";
-      }
       net.init_glorot(derive_seed({config.seed, 0x1417}));
+      try {
+        if (const std::string aside = set_aside_run_checkpoints(args.out_dir); !aside.empty()) {
+          log << "starting fresh in " << args.out_dir << ": moved the checkpoints of an earlier"
+              << " run there to " << aside << " (--resume auto would have continued it)\n";
+        }
+      } catch (const Error& e) {
+        problem = e.what();
+      }
     }
+    comm.broadcast(problem);  // every rank stops alike if they could not be moved
+    require(problem.empty(), problem);
     comm.broadcast(net.params());
   }
   require(comm.agree(hash_floats(net.params())), "rank ", comm.rank(),

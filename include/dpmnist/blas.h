@@ -33,6 +33,8 @@ int blas_threads();
 // The core OpenBLAS chose at load ("Prescott", "Haswell", "SkylakeX", ...),
 // and "OpenBLAS <version>" from its build configuration.
 std::string blas_core_name();
+// openblas_get_config(): "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64".
+std::string blas_config();
 std::string blas_version();
 
 }  // namespace dpmnist

@@ -48,10 +48,15 @@ std::optional<IsaLevel> openblas_core_isa(std::string_view core);
 std::optional<std::string> better_openblas_core(IsaLevel cpu, std::string_view picked);
 
 // Call first in main(), before MPI_Init and before any thread starts. Where
-// OpenBLAS fell back to an older core and the user set no OPENBLAS_CORETYPE,
-// re-executes this program once with the better one (returns only if no
-// re-exec happens); then sets flush-to-zero (see set_flush_denormals) here
-// and in OpenBLAS's workers.
+// a DYNAMIC_ARCH OpenBLAS fell back to an older core and the user set no
+// OPENBLAS_CORETYPE, re-executes this program once, by its own path so the
+// process keeps its name, with the better one and SIGUSR1/SIGTERM held
+// pending across the exec (returns only if no re-exec happens; under
+// valgrind or ld.so it warns and runs on). Then sets flush-to-zero (see
+// set_flush_denormals) here and in OpenBLAS's workers: the tools that only
+// evaluate (dpmnist-eval, -predict, -serve) always flush; dpmnist-train
+// follows runtime.flush_denormals. DPMNIST_FAULT_OPENBLAS_PICKED=NAME makes
+// it act as if OpenBLAS had picked NAME (tests of the re-exec).
 void init_runtime(char** argv);
 
 // FTZ and DAZ in this thread's MXCSR: subnormal results become 0 and

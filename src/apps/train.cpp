@@ -9,10 +9,11 @@
 #include "dpmnist/trainer.h"
 
 int main(int argc, char** argv) {
-  // First: may re-execute with better OpenBLAS kernels; flushes denormals.
-  dpmnist::init_runtime(argv);
-  // First, so a preemption warning that arrives during start-up is not fatal.
+  // First, so a preemption warning that arrives during start-up is not fatal
+  // (across a re-exec below it stays pending, and this runs again first).
   dpmnist::install_stop_handlers();
+  // May re-execute with better OpenBLAS kernels; flushes denormals.
+  dpmnist::init_runtime(argv);
   if (const std::string problem = dpmnist::launcher_problem(); !problem.empty()) {
     std::cerr << "error: " << problem << std::endl;
     return 1;

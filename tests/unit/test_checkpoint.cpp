@@ -198,9 +198,14 @@ TEST(Checkpoint, ALoneCheckpointH5IsACandidateAndAFreshStartSetsFilesAsideNotDel
   EXPECT_EQ(found->path, dir + "/checkpoint.h5");
   EXPECT_EQ(found->checkpoint.global_step, 7);
 
-  // Numbered files come first, newest first, then checkpoint.h5.
+  // Numbered files come first, newest first, then checkpoint.h5 unless it is
+  // a link to one of them.
   c.global_step = 20;
   const std::string numbered = save_run_checkpoint(dir, c, 3);
+  EXPECT_EQ(run_checkpoint_files(dir), std::vector<std::string>{numbered});
+  c.global_step = 5;
+  std::filesystem::remove(dir + "/checkpoint.h5");
+  save_checkpoint(dir + "/checkpoint.h5", c);
   EXPECT_EQ(run_checkpoint_files(dir),
             (std::vector<std::string>{numbered, dir + "/checkpoint.h5"}));
 
@@ -208,7 +213,7 @@ TEST(Checkpoint, ALoneCheckpointH5IsACandidateAndAFreshStartSetsFilesAsideNotDel
   ASSERT_FALSE(aside.empty());
   EXPECT_TRUE(run_checkpoint_files(dir).empty());
   EXPECT_EQ(load_checkpoint(aside + "/checkpoint-0000000020.h5").global_step, 20);
-  EXPECT_EQ(load_checkpoint(aside + "/checkpoint.h5").global_step, 20);
+  EXPECT_EQ(load_checkpoint(aside + "/checkpoint.h5").global_step, 5);
   EXPECT_EQ(set_aside_run_checkpoints(dir), "") << "nothing left to move";
   EXPECT_FALSE(find_newest_checkpoint(dir, log).has_value());
 }
