@@ -272,7 +272,7 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
     if (vm.count("config")) {
       const std::string path = vm["config"].as<std::string>();
       std::ifstream file(path);
-      require(file.good(), "--config ", path, ": cannot open");
+      require(file.good(), "--config ", path, ": cannot open: ", os_reason());
       try {
         po::store(po::parse_config_file(file, keys), vm);
       } catch (const po::error& e) {

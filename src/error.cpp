@@ -22,6 +22,10 @@ std::string cannot_write_in(const std::string& dir) {
 
 }  // namespace
 
+std::string os_reason() {
+  return errno != 0 ? std::strerror(errno) : "no reason given by the system";
+}
+
 std::string cannot_write_file(const std::string& path) {
   const std::filesystem::path file(path);
   if (std::filesystem::is_directory(file)) return concat("output file ", path, " is a directory");

@@ -188,7 +188,7 @@ H5File H5File::open_read_parallel(const std::string& path, MPI_Comm comm) {
 H5File H5File::create(const std::string& path) {
   silence_hdf5();
   hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  require(id >= 0, "file ", path, ": cannot create (does its directory exist and is it writable?)");
+  require(id >= 0, "file ", path, ": cannot create: ", os_reason());
   return H5File(id, path, false);
 }
 

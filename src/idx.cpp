@@ -16,7 +16,7 @@ constexpr std::uint8_t kUbyteType = 0x08;
 
 std::vector<std::uint8_t> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  require(in.good(), "file ", path, ": cannot open (missing or unreadable)");
+  require(in.good(), "file ", path, ": cannot open: ", os_reason());
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)),
                                   std::istreambuf_iterator<char>());
   require(!in.bad(), "file ", path, ": read error");
@@ -98,11 +98,11 @@ void check_length(const std::vector<std::uint8_t>& bytes, const std::string& pat
 
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  require(out.good(), "file ", path, ": cannot create");
+  require(out.good(), "file ", path, ": cannot create: ", os_reason());
   out.write(reinterpret_cast<const char*>(bytes.data()),
             static_cast<std::streamsize>(bytes.size()));
   out.close();
-  require(out.good(), "file ", path, ": write failed");
+  require(out.good(), "file ", path, ": write failed: ", os_reason());
 }
 
 void append_u32(std::vector<std::uint8_t>& bytes, std::size_t value, const std::string& path) {

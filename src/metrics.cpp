@@ -125,7 +125,7 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
   const std::string temporary = path + ".tmp";
   {
     std::ofstream out(temporary);
-    require(out.good(), "file ", temporary, ": cannot write metrics");
+    require(out.good(), "file ", temporary, ": cannot write metrics: ", os_reason());
     const auto& columns = metric_columns();
     for (std::size_t i = 0; i < columns.size(); ++i) out << (i ? "," : "") << columns[i];
     out << "\n";
@@ -139,7 +139,7 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
       out << "\n";
     }
     out.flush();
-    require(out.good(), "file ", temporary, ": write failed (disk full?)");
+    require(out.good(), "file ", temporary, ": write failed: ", os_reason());
   }
   std::filesystem::rename(temporary, path);
 }

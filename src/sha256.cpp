@@ -97,7 +97,7 @@ std::string sha256_hex(std::span<const std::uint8_t> bytes) {
 
 std::string sha256_file_hex(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  require(in.good(), "file ", path, ": cannot open for hashing (missing or unreadable)");
+  require(in.good(), "file ", path, ": cannot open for hashing: ", os_reason());
   Sha256 hash;
   std::vector<char> chunk(1 << 20);
   while (in) {

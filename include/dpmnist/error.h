@@ -38,6 +38,10 @@ std::string cannot_write_file(const std::string& path);
 // then checked to be writable.
 std::string cannot_use_directory(const std::string& path);
 
+// The operating system's reason for the last failed call (strerror(errno)),
+// for messages built right after it: "No such file or directory".
+std::string os_reason();
+
 // n as int for MPI/BLAS; throws naming `what` if n exceeds INT_MAX.
 int to_int(std::size_t n, const char* what);
 

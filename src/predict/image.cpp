@@ -215,7 +215,7 @@ DecodedImage read_image_file(const std::string& path, const ImageLimits& limits)
   require(size <= limits.max_bytes, path, ": ", size, " bytes, more than the limit of ",
           limits.max_bytes, " bytes");
   std::ifstream in(path, std::ios::binary);
-  require(in.good(), path, ": cannot open for reading");
+  require(in.good(), path, ": cannot open for reading: ", os_reason());
   std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
   in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   require(static_cast<std::uintmax_t>(in.gcount()) == size, path, ": read ", in.gcount(), " of ",
@@ -246,10 +246,10 @@ std::vector<std::uint8_t> encode_png(const GrayImage& image) {
 void write_png(const std::string& path, const GrayImage& image) {
   const std::vector<std::uint8_t> png = encode_png(image);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  require(out.good(), path, ": cannot open for writing");
+  require(out.good(), path, ": cannot open for writing: ", os_reason());
   out.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
   out.close();
-  require(out.good(), path, ": write failed (disk full?)");
+  require(out.good(), path, ": write failed: ", os_reason());
 }
 
 }  // namespace dpmnist
