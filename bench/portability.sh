@@ -7,6 +7,8 @@
 #   tuned     OPENBLAS_CORETYPE set by hand to the best core for this CPU and
 #             FTZ/DAZ set from an LD_PRELOAD constructor: the hand-tuned bound
 #   no-flush  plain with --runtime.flush_denormals=false: what flushing buys
+#   fallback  plain as if OpenBLAS had picked Prescott (the Intel Emerald Rapids
+#             case; DPMNIST_FAULT_OPENBLAS_PICKED): dpmnist re-executes itself
 # Prints s/epoch (training, mean of epochs 2..E, fastest round) per way and
 # plain / tuned (the goal: within 1.15). Files in runs/portability/<date-time>/.
 #   bash bench/portability.sh          NP=2 ROUNDS=5 bash bench/portability.sh
@@ -30,12 +32,14 @@ cc -O2 -shared -fPIC -o "$out/ftz.so" "$out/ftz.c"
 train=(bash launch/train.sh "$np" --config configs/seed.ini --data data/mnist.h5
        --train.epochs="$epochs" --output.progress_seconds=0)
 for r in $(seq "$rounds"); do
-  for way in plain tuned no-flush; do
+  for way in plain tuned no-flush fallback; do
     case $way in
       plain) env -u OPENBLAS_CORETYPE -u DPMNIST_OPENBLAS_PICKED "${train[@]}" --out "$out/$way-r$r" ;;
       tuned) OPENBLAS_CORETYPE=$best LD_PRELOAD=$PWD/$out/ftz.so "${train[@]}" --out "$out/$way-r$r" ;;
       no-flush) env -u OPENBLAS_CORETYPE -u DPMNIST_OPENBLAS_PICKED "${train[@]}" --out "$out/$way-r$r" \
                   --runtime.flush_denormals=false ;;
+      fallback) env -u OPENBLAS_CORETYPE -u DPMNIST_OPENBLAS_PICKED DPMNIST_FAULT_OPENBLAS_PICKED=Prescott \
+                  "${train[@]}" --out "$out/$way-r$r" ;;
     esac > "$out/$way-r$r.log" 2>&1 || { cat "$out/$way-r$r.log"; exit 1; }
   done
 done
@@ -46,7 +50,7 @@ seconds() {  # fastest round's mean s/epoch over epochs 2..E, and its range
 }
 echo "| way | runtime (from the banner) | s/epoch | range over $rounds rounds | test accuracy |"
 echo "|---|---|---|---|---|"
-for way in plain tuned no-flush; do
+for way in plain tuned no-flush fallback; do
   read -r s range < <(seconds $way)
   acc=$(awk -F, 'END { printf "%.4f", $5 }' "$out/$way-r1/metrics.csv")
   echo "| $way | $(sed -n 's/^ *runtime: //p' "$out/$way-r1.log" | head -1) | $s | $range | $acc |"
@@ -54,4 +58,5 @@ for way in plain tuned no-flush; do
 done
 echo
 echo "np=$np: plain / tuned = $(awk "BEGIN { printf \"%.3f\", $s_plain / $s_tuned }") (goal <= 1.15);" \
+  "fallback / tuned = $(awk "BEGIN { printf \"%.3f\", $s_fallback / $s_tuned }");" \
   "no-flush / plain = $(awk "BEGIN { printf \"%.3f\", $s_no_flush / $s_plain }")"
