@@ -63,8 +63,7 @@ std::string blas_config() {
 }
 
 std::string blas_version() {
-  // "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64"
-  std::istringstream config(openblas_get_config());
+  std::istringstream config(blas_config());
   std::string name, version;
   config >> name >> version;
   return name + " " + version;

@@ -28,7 +28,9 @@ std::string os_reason() {
 
 std::string cannot_write_file(const std::string& path) {
   const std::filesystem::path file(path);
-  if (std::filesystem::is_directory(file)) return concat("output file ", path, " is a directory");
+  std::error_code error;
+  if (std::filesystem::is_directory(file, error))
+    return concat("output file ", path, " is a directory");
   const std::string dir = file.has_parent_path() ? file.parent_path().string() : ".";
   const std::string why = cannot_write_in(dir);
   return why.empty() ? "" : concat("output file ", path, ": cannot write there: ", why);

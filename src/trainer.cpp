@@ -26,6 +26,13 @@
 namespace dpmnist {
 namespace {
 
+// Rank 0's problem (empty: none) reaches every rank, and every rank throws it
+// alike: no rank goes on to a collective the others will not reach.
+void stop_all_if(const Comm& comm, std::string problem) {
+  comm.broadcast(problem);
+  require(problem.empty(), problem);
+}
+
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
@@ -112,8 +119,7 @@ std::string choose_resume_path(const Comm& comm, const TrainArgs& args, std::ost
   }
   log.flush();  // the reasons, before an error may end the job
   comm.broadcast(path);
-  comm.broadcast(problem);
-  require(problem.empty(), problem);
+  stop_all_if(comm, problem);
   return path;
 }
 
@@ -183,9 +189,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
           config_text);
   // The run directory, checked by rank 0 before any data is read; every rank
   // stops alike if it cannot be used.
-  std::string out_problem = leader ? cannot_use_directory(args.out_dir) : "";
-  comm.broadcast(out_problem);
-  require(out_problem.empty(), out_problem);
+  stop_all_if(comm, leader ? cannot_use_directory(args.out_dir) : "");
 
   const auto load_start = Clock::now();
   Shards data = load_shards(comm, args.data_path, config.validation_size);
@@ -257,8 +261,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
         problem = e.what();
       }
     }
-    comm.broadcast(problem);  // every rank stops alike if they could not be moved
-    require(problem.empty(), problem);
+    stop_all_if(comm, problem);  // if they could not be moved
     comm.broadcast(net.params());
   }
   require(comm.agree(hash_floats(net.params())), "rank ", comm.rank(),
