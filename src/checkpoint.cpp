@@ -36,6 +36,7 @@ std::uint64_t content_hash(const Checkpoint& c) {
     hash = hash * 0x100000001b3ULL ^ hash_floats(part);
   }
   for (char ch : c.config_text) hash = (hash ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;
+  for (std::uint8_t t : c.trained) hash = (hash ^ t) * 0x100000001b3ULL;
   return hash;
 }
 
@@ -95,6 +96,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& c,
     file.write_attr("/", "global_step", c.global_step);
     file.write_attr("/", "step_in_epoch", c.step_in_epoch);
     file.write<double>("/progress/epoch_sums", c.epoch_sums, {c.epoch_sums.size()});
+    if (!c.trained.empty()) {
+      file.write<std::uint8_t>("/progress/trained", c.trained, {c.trained.size()});
+    }
     file.write_attr("/", "world_size", c.world_size);
     file.write_attr("/", "seed", c.seed);
     file.write_attr("/", "config", c.config_text);
@@ -116,9 +120,12 @@ Checkpoint load_checkpoint(const std::string& path) {
   require(file.has_attr("/", "format_version"), "checkpoint ", path,
           ": no format_version attribute; not a dpmnist checkpoint");
   const std::int64_t version = file.read_attr_int("/", "format_version");
-  require(version == kCheckpointFormatVersion, "checkpoint ", path, ": format_version ", version,
-          ", this build reads ", kCheckpointFormatVersion);
+  require(version >= kOldestCheckpointFormatVersion && version <= kCheckpointFormatVersion,
+          "checkpoint ", path, ": format_version ", version, ", this build reads ",
+          kOldestCheckpointFormatVersion, " to ", kCheckpointFormatVersion,
+          version > kCheckpointFormatVersion ? " (written by a newer dpmnist)" : "");
   Checkpoint c;
+  c.format_version = version;
   const std::int64_t layers = file.read_attr_int("/model", "layers");
   require(layers >= 1 && layers < 64, "checkpoint ", path, ": /model@layers = ", layers);
   for (std::int64_t l = 0; l < layers; ++l) {
@@ -143,6 +150,11 @@ Checkpoint load_checkpoint(const std::string& path) {
   c.step_in_epoch = file.read_attr_int("/", "step_in_epoch");
   const std::vector<double> sums = file.read<double>("/progress/epoch_sums", {c.epoch_sums.size()});
   std::copy(sums.begin(), sums.end(), c.epoch_sums.begin());
+  if (file.exists("/progress/trained")) {
+    const Shape shape = file.shape("/progress/trained");
+    require(shape.size() == 1, "checkpoint ", path, ": /progress/trained is not 1-D");
+    c.trained = file.read<std::uint8_t>("/progress/trained", shape);
+  }
   c.world_size = file.read_attr_int("/", "world_size");
   c.seed = file.read_attr_int("/", "seed");
   c.config_text = file.read_attr_string("/", "config");

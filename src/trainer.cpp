@@ -7,14 +7,17 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <numeric>
+#include <sstream>
 
 #include "dpmnist/batch.h"
 #include "dpmnist/blas.h"
 #include "dpmnist/checkpoint.h"
 #include "dpmnist/dataset.h"
+#include "dpmnist/epoch_plan.h"
 #include "dpmnist/error.h"
 #include "dpmnist/evaluate.h"
 #include "dpmnist/hdf5_file.h"
@@ -95,6 +98,60 @@ void require_working_launcher(const Comm& comm) {
                           : problem);
 }
 
+// DPMNIST_TRACE_ROWS=PREFIX: each rank appends the training rows of every step
+// to PREFIX.rank<r> ("epoch global_step row..."), for the tests that count
+// each digit's visits across a stop and a resume; unset, it does nothing.
+class RowTrace {
+ public:
+  explicit RowTrace(int rank) {
+    if (const char* prefix = std::getenv("DPMNIST_TRACE_ROWS")) {
+      const std::string path = concat(prefix, ".rank", rank);
+      out_.open(path, std::ios::app);
+      require(out_.good(), cannot_write_file(path));
+    }
+  }
+  void record(std::size_t epoch, std::int64_t global_step, std::size_t first_row,
+              std::span<const std::uint32_t> rows) {
+    if (!out_.is_open()) return;
+    out_ << epoch + 1 << ' ' << global_step;
+    for (std::uint32_t row : rows) out_ << ' ' << first_row + row;
+    out_ << '\n';
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+// The rows a checkpoint written mid-epoch had trained, checked against this
+// data; format_version 1 recorded only the step, so its rows come from the
+// schedule it ran (the world size it names, this configuration's batch).
+void check_resume_progress(Checkpoint& start, const TrainConfig& config,
+                           std::size_t train_count, const std::string& path, int size,
+                           std::ostream& log) {
+  if (start.step_in_epoch == 0) return;
+  if (start.trained.empty()) {
+    const std::size_t old_batch = config.global_batch(static_cast<int>(start.world_size));
+    start.trained = rows_trained_by_step(
+        train_count, old_batch, static_cast<int>(start.world_size), config.seed,
+        static_cast<std::uint64_t>(start.epoch), static_cast<std::size_t>(start.step_in_epoch));
+    log << "note: " << path << " (format_version " << start.format_version
+        << ") records only its step; the digits it had trained are those of its schedule ("
+        << start.world_size << " ranks, global batch " << old_batch << ")\n";
+  }
+  require(start.trained.size() == train_count, "checkpoint ", path, ": its progress covers ",
+          start.trained.size(), " training digits but ", train_count,
+          " are trained now (data file or train.validation_size changed); resume with the same"
+          " data, or from a checkpoint written at the end of an epoch");
+  if (start.world_size != size) {
+    const auto done = std::ranges::count_if(start.trained, [](std::uint8_t t) { return t != 0; });
+    log << "note: it was written by " << start.world_size << " ranks and resumes on " << size
+        << ": the rest of epoch " << start.epoch + 1 << " trains the " << train_count - done
+        << " digits not yet seen (each once), global batch " << config.global_batch(size)
+        << " (was " << config.global_batch(static_cast<int>(start.world_size))
+        << "); the weights will not match an uninterrupted run bitwise\n";
+  }
+}
+
 // The checkpoint to resume from: --resume PATH, or for --resume auto the
 // newest valid one in the run directory, chosen on rank 0 and broadcast. An
 // empty directory starts fresh; checkpoints that are there but none of which
@@ -121,6 +178,28 @@ std::string choose_resume_path(const Comm& comm, const TrainArgs& args, std::ost
   comm.broadcast(path);
   stop_all_if(comm, problem);
   return path;
+}
+
+// visits [training rows], summed over ranks at an epoch's end: every digit
+// trained exactly once, or every rank stops alike naming the first that was not.
+void require_each_row_once(std::span<const std::int64_t> visits, std::size_t epoch) {
+  const auto wrong = std::ranges::find_if(visits, [](std::int64_t v) { return v != 1; });
+  const auto missed = std::ranges::count(visits, 0);
+  require(wrong == visits.end(), "epoch ", epoch + 1, ": training digit (row) ",
+          wrong - visits.begin(), " was trained ", wrong == visits.end() ? 0 : *wrong,
+          " times, expected once; ", missed, " of ", visits.size(),
+          " digits were not trained at all this epoch");
+}
+
+// visits summed over ranks at a stop mid-epoch: the checkpoint's progress.
+std::vector<std::uint8_t> trained_rows(std::span<const std::int64_t> visits, std::size_t epoch) {
+  std::vector<std::uint8_t> trained(visits.size());
+  for (std::size_t i = 0; i < visits.size(); ++i) {
+    require(visits[i] <= 1, "epoch ", epoch + 1, ": training digit (row) ", i, " was trained ",
+            visits[i], " times before the stop, expected at most once");
+    trained[i] = visits[i] > 0 ? 1 : 0;
+  }
+  return trained;
 }
 
 std::string format_seconds(double seconds) {
@@ -242,12 +321,10 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     if (leader) {
       log << "resumed from " << resume_path << " (epoch " << start.epoch << ", step "
           << start.step_in_epoch << " of the next, global step " << start.global_step << ")\n";
-      if (start.world_size != comm.size()) {
-        log << "note: it was written by " << start.world_size << " ranks and resumes on "
-            << comm.size()
-            << "; training continues but will not match an uninterrupted run bitwise\n";
-      }
     }
+    std::ostringstream notes;
+    check_resume_progress(start, config, data.train_count, resume_path, comm.size(), notes);
+    if (leader) log << notes.str();
   } else {
     std::string problem;
     if (leader) {
@@ -298,11 +375,12 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     log << std::flush;
   }
 
-  const std::size_t shard_size = data.train.size();
-  std::vector<std::uint32_t> order(shard_size);
+  RowTrace trace(comm.rank());
   std::vector<float> x(net.max_batch() * kImagePixels);
   std::vector<std::uint8_t> labels(net.max_batch());
   const std::int64_t nan_step = fault_setting("NAN_AT_STEP");
+  // As if a stop signal reached every rank during this global step.
+  const std::int64_t stop_step = fault_setting("STOP_AT_STEP");
   std::int64_t global_step = start.global_step;
   float current_lr = config.learning_rate_at(comm.size(), static_cast<double>(start.epoch));
   // The best validation accuracy so far (resumed runs take it from their history).
@@ -315,7 +393,8 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   // 0's copy is filled. The finiteness check keeps a diverged model from ever
   // replacing the last good checkpoint, and fails on every rank alike.
   auto capture = [&](std::int64_t epochs_done, std::int64_t step_in_epoch,
-                     const std::array<double, 3>& epoch_sums) {
+                     const std::array<double, 3>& epoch_sums,
+                     std::vector<std::uint8_t> trained) {
     require(std::ranges::all_of(net.params(), [](float w) { return std::isfinite(w); }),
             "weights are not finite after global step ", global_step,
             "; not writing a checkpoint (the last one stays as it was)");
@@ -328,6 +407,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     c.epoch = epochs_done;
     c.step_in_epoch = step_in_epoch;
     c.epoch_sums = epoch_sums;
+    c.trained = std::move(trained);
     c.global_step = global_step;
     c.world_size = comm.size();
     c.seed = static_cast<std::int64_t>(config.seed);
@@ -336,8 +416,9 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     return c;
   };
   auto write_checkpoint = [&](std::int64_t epochs_done, std::int64_t step_in_epoch,
-                              const std::array<double, 3>& epoch_sums) -> std::string {
-    const Checkpoint c = capture(epochs_done, step_in_epoch, epoch_sums);
+                              const std::array<double, 3>& epoch_sums,
+                              std::vector<std::uint8_t> trained) -> std::string {
+    const Checkpoint c = capture(epochs_done, step_in_epoch, epoch_sums, std::move(trained));
     if (!leader) return {};
     const std::int64_t crash_epoch = fault_setting("CRASH_IN_CHECKPOINT");
     return save_run_checkpoint(args.out_dir, c, config.keep_checkpoints, [&] {
@@ -346,28 +427,36 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
   };
 
   for (auto epoch = static_cast<std::size_t>(start.epoch); epoch < config.epochs; ++epoch) {
-    // The order depends only on (seed, epoch, rank), so a resumed run
-    // replays exactly the batches of an uninterrupted one.
-    std::iota(order.begin(), order.end(), 0u);
-    Rng rng(derive_seed({config.seed, epoch, static_cast<std::uint64_t>(comm.rank())}));
-    shuffle(std::span(order), rng);
-
+    // The order depends only on (seed, epoch, rank) and the digits a resumed
+    // epoch had trained: on the same ranks, exactly the uninterrupted batches;
+    // on others, each digit not yet seen, once.
     const bool resumed_epoch = static_cast<std::int64_t>(epoch) == start.epoch;
+    const std::span<const std::uint8_t> trained_before =
+        resumed_epoch ? std::span<const std::uint8_t>(start.trained) : std::span<const std::uint8_t>();
+    const EpochPlan plan = plan_epoch(data.train_count, global_batch, comm.rank(), comm.size(),
+                                      config.seed, epoch, trained_before);
     const std::size_t first_step =
         resumed_epoch ? static_cast<std::size_t>(start.step_in_epoch) : 0;
-    // loss sum, correct, samples; rank 0 carries the part of a resumed epoch
-    // that ran before the stop.
+    const std::size_t epoch_steps = first_step + plan.steps;
+    // loss sum, correct, samples; and each training row's visits this epoch.
+    // Rank 0 carries the part of a resumed epoch that ran before the stop.
     std::array<double, 3> sums{};
-    if (resumed_epoch && leader) sums = start.epoch_sums;
+    std::vector<std::int64_t> visits(data.train_count, 0);
+    if (resumed_epoch && leader) {
+      sums = start.epoch_sums;
+      std::ranges::copy(start.trained, visits.begin());
+    }
     StepSeconds seconds;
     const auto epoch_start = Clock::now();
     auto last_progress = epoch_start;
     std::size_t stopped_after = 0;
-    for (std::size_t step = first_step; step < steps; ++step) {
+    for (std::size_t k = 0; k < plan.steps; ++k) {
+      const std::size_t step = first_step + k;
       const auto data_start = Clock::now();
-      const std::size_t B =
-          batch_at_step(data.train_count, global_batch, comm.rank(), comm.size(), step);
-      const auto rows = std::span(order).subspan(std::min(step * local_batch, shard_size), B);
+      const std::span<const std::uint32_t> rows = plan.rows_at(k);
+      const std::size_t B = rows.size();
+      for (std::uint32_t row : rows) ++visits[plan.shard.begin + row];
+      trace.record(epoch, global_step, plan.shard.begin, rows);
       // Per-step seeds from (seed, global step, rank): a resumed run draws the
       // same augmentations and dropout masks.
       const std::uint64_t step_seed =
@@ -382,13 +471,12 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
       if (global_step == nan_step && leader && B > 0)
         x[0] = std::numeric_limits<float>::quiet_NaN();
       seconds.data += seconds_since(data_start);
-      const std::size_t global_B =
-          global_batch_at_step(data.train_count, global_batch, comm.size(), step);
+      const std::size_t global_B = plan.global_batch_at(k);
       current_lr = config.learning_rate_at(
-          comm.size(),
-          static_cast<double>(epoch) + static_cast<double>(step) / static_cast<double>(steps));
+          comm.size(), static_cast<double>(epoch) +
+                           static_cast<double>(step) / static_cast<double>(epoch_steps));
       adam.set_learning_rate(current_lr);
-      step_options.stop_requested = stop_signal_received() != 0;
+      step_options.stop_requested = stop_signal_received() != 0 || global_step == stop_step;
       step_options.dropout_seed = derive_seed({step_seed, 0xD0});
       const StepResult r =
           data_parallel_step(net, adam, x, labels, B, global_B, step_options, seconds);
@@ -404,7 +492,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
           seconds_since(last_progress) >= config.progress_seconds) {
         last_progress = Clock::now();
         log << "  epoch " << epoch + 1 << "/" << config.epochs << "  step " << step + 1 << "/"
-            << steps << "  rank-0 loss " << (sums[2] > 0 ? sums[0] / sums[2] : 0.0) << "  "
+            << epoch_steps << "  rank-0 loss " << (sums[2] > 0 ? sums[0] / sums[2] : 0.0) << "  "
             << format_seconds(seconds_since(epoch_start)) << "\n"
             << std::flush;
       }
@@ -412,11 +500,13 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     if (stopped_after > 0) {
       // Every rank saw the stop at the same step, so this sum is collective-safe.
       comm.allreduce_sum(sums);
-      const std::string path = write_checkpoint(static_cast<std::int64_t>(epoch),
-                                                static_cast<std::int64_t>(stopped_after), sums);
+      comm.allreduce_sum(visits);
+      const std::string path =
+          write_checkpoint(static_cast<std::int64_t>(epoch), static_cast<std::int64_t>(stopped_after),
+                           sums, trained_rows(visits, epoch));
       if (leader) {
         log << "stopped by a signal at epoch " << epoch + 1 << " step " << stopped_after << "/"
-            << steps << "; wrote " << path << "; continue with --resume auto\n"
+            << epoch_steps << "; wrote " << path << "; continue with --resume auto\n"
             << std::flush;
       }
       result.stopped = true;
@@ -454,9 +544,8 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
             ": weights differ between ranks after epoch ", epoch + 1,
             " (non-deterministic BLAS or a corrupted allreduce); stopping");
     const double train_count = train_sums[2];
-    require(train_count == static_cast<double>(data.train_count), "epoch ", epoch + 1,
-            ": the ranks trained on ", train_count, " samples, expected every one of ",
-            data.train_count, " exactly once");
+    comm.allreduce_sum(visits);
+    require_each_row_once(visits, epoch);
 
     EpochMetrics m;
     m.epoch = static_cast<std::int64_t>(epoch + 1);
@@ -477,8 +566,9 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
     m.compute_seconds = over_ranks([](const double* t) { return t[1] + t[2] + t[4]; }).max;
     m.comm_seconds = m.phases[3].max;
     m.eval_seconds = m.phases[5].max;
-    m.samples_per_second = static_cast<double>(steps - first_step) / static_cast<double>(steps) *
-                           train_count / m.epoch_seconds;
+    m.samples_per_second =
+        static_cast<double>(std::accumulate(plan.left.begin(), plan.left.end(), std::size_t{0})) /
+        m.epoch_seconds;
     m.learning_rate = current_lr;
     m.world_size = comm.size();
     require(std::isfinite(m.train_loss) && std::isfinite(m.test_loss), "epoch ", epoch + 1,
@@ -500,12 +590,12 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
       write_metrics_csv(args.out_dir + "/metrics.csv", result.history);
     }
     if ((epoch + 1) % config.checkpoint_every == 0 || epoch + 1 == config.epochs) {
-      write_checkpoint(m.epoch, 0, {});
+      write_checkpoint(m.epoch, 0, {}, {});
     }
     // Model selection on the validation digits only, never the test set.
     if (validating && m.val_acc > best_val_acc) {
       best_val_acc = m.val_acc;
-      const Checkpoint best = capture(m.epoch, 0, {});
+      const Checkpoint best = capture(m.epoch, 0, {}, {});
       if (leader) save_checkpoint(args.out_dir + "/best.h5", best);
     }
   }

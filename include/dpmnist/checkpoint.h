@@ -15,7 +15,10 @@
 
 namespace dpmnist {
 
-inline constexpr std::int64_t kCheckpointFormatVersion = 1;
+// 2 added /progress/trained; version 1 files are still read (their progress
+// is the step alone, see rows_trained_by_step in epoch_plan.h).
+inline constexpr std::int64_t kCheckpointFormatVersion = 2;
+inline constexpr std::int64_t kOldestCheckpointFormatVersion = 1;
 
 struct Checkpoint {
   std::vector<std::size_t> widths;    // {input, hidden..., classes}
@@ -25,6 +28,9 @@ struct Checkpoint {
   std::int64_t epoch = 0;              // epochs completed
   std::int64_t step_in_epoch = 0;      // steps of epoch + 1 already taken (a stop mid-epoch)
   std::array<double, 3> epoch_sums{};  // loss sum, correct, samples of those steps, all ranks
+  std::vector<std::uint8_t> trained;   // [training rows] 1 = trained in those steps; empty
+                                       // at an epoch's end (and in format_version 1 files)
+  std::int64_t format_version = kCheckpointFormatVersion;  // of the file it was loaded from
   std::int64_t global_step = 0;
   std::int64_t world_size = 0;
   std::int64_t seed = 0;

@@ -5,6 +5,8 @@
 # uninterrupted run bitwise. Prints a table: fault, outcome, seconds, weights.
 #   tests/faults/run_fault_tests.sh BUILD_BIN SOURCE_DIR
 set -uo pipefail
+# shellcheck source=visits.sh
+source "$(dirname "$0")/visits.sh"
 bin=$1
 src=$2
 work=$(mktemp -d "${TMPDIR:-/tmp}/dpmnist-faults.XXXXXX")
@@ -223,15 +225,21 @@ SLURM_STEP_NUM_TASKS=2 timeout 30 "${train[@]}" --out "$work/pmi" > "$work/pmi.l
   fail "srun without PMI: not detected before training (exit $code)"
 record "SLURM_STEP_NUM_TASKS=2, no PMI (srun --mpi=none)" "exit $code before MPI_Init: explained, no training" "-" "n/a"
 
-# 9. Uneven shards: 2003 digits at 3 and 5 ranks (the trainer checks every
-# sample is seen exactly once per epoch).
+# 9. Uneven shards: 2003 digits at 3 and 5 ranks. Every rank records the rows it
+# trains; each digit must be trained exactly once per epoch.
 for np in 3 5; do
   t0=$(now)
-  timeout 120 "${mpi[@]}" -np $np "$bin/dpmnist-train" --config "$src/configs/seed.ini" \
-    --data "$work/odd.h5" --out "$work/odd$np" --model.hidden=32 --train.batch_size=8 \
-    --train.epochs=2 > "$work/odd$np.log" 2>&1; code=$?
+  DPMNIST_TRACE_ROWS=$work/odd$np.trace timeout 120 "${mpi[@]}" -np $np "$bin/dpmnist-train" \
+    --config "$src/configs/seed.ini" --data "$work/odd.h5" --out "$work/odd$np" --model.hidden=32 \
+    --train.batch_size=8 --train.epochs=2 > "$work/odd$np.log" 2>&1; code=$?
   [ "$code" = 0 ] && grep -q "epoch 2/2" "$work/odd$np.log" || { fail "np=$np on 2003 digits: exit $code"; cat "$work/odd$np.log" >&2; }
-  record "np=$np on 2003 digits (uneven shards)" "exit $code, 2 epochs; the trainer checked 2003 samples trained per epoch (a total, not per digit)" "$(since "$t0")" "n/a"
+  counted=""
+  for epoch in 1 2; do
+    read -r once never twice < <(visit_counts "$work/odd$np.trace" $epoch 2003)
+    [ "$once" = 2003 ] || fail "np=$np epoch $epoch: $once digits once, $never never, $twice twice or more"
+    counted+="epoch $epoch: $once once, $never never, $twice twice; "
+  done
+  record "np=$np on 2003 digits (uneven shards)" "exit $code; per digit ${counted%; }" "$(since "$t0")" "n/a"
 done
 
 echo

@@ -180,10 +180,54 @@ TEST(Checkpoint, MidEpochPositionRoundTrips) {
   Checkpoint c = sample_checkpoint();
   c.step_in_epoch = 123;
   c.epoch_sums = {45.5, 300, 400};
+  c.trained = {1, 0, 0, 1, 1, 0, 1};
   save_checkpoint(path, c);
   const Checkpoint r = load_checkpoint(path);
   EXPECT_EQ(r.step_in_epoch, 123);
   EXPECT_EQ(r.epoch_sums, c.epoch_sums);
+  EXPECT_EQ(r.trained, c.trained);
+  EXPECT_EQ(r.format_version, kCheckpointFormatVersion);
+
+  // The progress is covered by the content checksum like the weights.
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  const hid_t dataset = H5Dopen2(file, "/progress/trained", H5P_DEFAULT);
+  const std::uint8_t changed[7] = {1, 1, 0, 1, 1, 0, 1};
+  H5Dwrite(dataset, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, changed);
+  H5Dclose(dataset);
+  H5Fclose(file);
+  EXPECT_NE(error_of(path).find("checksum"), std::string::npos) << error_of(path);
+}
+
+namespace {
+void set_format_version(const std::string& path, std::int64_t version) {
+  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  const hid_t attr = H5Aopen(file, "format_version", H5P_DEFAULT);
+  ASSERT_GE(attr, 0);
+  H5Awrite(attr, H5T_NATIVE_INT64, &version);
+  H5Aclose(attr);
+  H5Fclose(file);
+}
+}  // namespace
+
+TEST(Checkpoint, FormatVersionOneIsReadAndANewerOneRefusedNeverRemoved) {
+  const std::string dir = test::make_temp_dir("ckpt");
+  const std::string path = dir + "/checkpoint.h5";
+  Checkpoint c = sample_checkpoint();
+  c.step_in_epoch = 9;  // version 1 recorded the step only
+  save_checkpoint(path, c);
+  set_format_version(path, 1);
+  const Checkpoint old = load_checkpoint(path);
+  EXPECT_EQ(old.format_version, 1);
+  EXPECT_EQ(old.step_in_epoch, 9);
+  EXPECT_TRUE(old.trained.empty());
+
+  set_format_version(path, kCheckpointFormatVersion + 1);
+  EXPECT_NE(error_of(path).find("written by a newer dpmnist"), std::string::npos) << error_of(path);
+  std::ostringstream log;
+  EXPECT_FALSE(find_newest_checkpoint(dir, log).has_value());
+  EXPECT_TRUE(std::filesystem::exists(path));
 }
 
 TEST(Checkpoint, ALoneCheckpointH5IsACandidateAndAFreshStartSetsFilesAsideNotDeletes) {

@@ -117,9 +117,10 @@ def load_checkpoint(path):
     except OSError as e:
         raise ReportError(f"{path}: not a readable HDF5 file ({e})") from e
     with f:
-        if _attr(f, "format_version") != 1:
+        # 2 added /progress/trained, which the report does not read.
+        if _attr(f, "format_version") not in (1, 2):
             raise ReportError(f"{path}: format_version is {_attr(f, 'format_version')}, "
-                              "expected 1")
+                              "expected 1 or 2")
         layers = []
         while f"/model/dense_{len(layers)}/kernel" in f:
             group = f"/model/dense_{len(layers)}"
