@@ -15,8 +15,8 @@ for seed in $seeds; do
   bash launch/train.sh "$np" --config configs/best.ini --data "$data" --train.seed "$seed" \
     --out "$out/seed$seed" > "$out/seed$seed.log" 2>&1 || { tail -20 "$out/seed$seed.log"; exit 1; }
   best=$("$bin/dpmnist-eval" --checkpoint "$out/seed$seed/best.h5" --data "$data" --json)
-  best_acc=$(sed -n 's/.*"accuracy": \([0-9.]*\).*/\1/p' <<< "$best")
-  best_epoch=$(sed -n 's/.*"epoch": \([0-9]*\),.*/\1/p' <<< "$best")
+  best_acc=$(sed -n 's/.*"accuracy": *\([0-9.]*\).*/\1/p' <<< "$best")
+  best_epoch=$(sed -n 's/.*"epoch": *\([0-9]*\),.*/\1/p' <<< "$best")
   awk -F, -v seed="$seed" -v best="$best_acc" -v be="$best_epoch" '
     NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     { t += $col["epoch_seconds"]; n++; acc = $col["test_acc"] }

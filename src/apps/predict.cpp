@@ -15,9 +15,11 @@
 
 #include "dpmnist/error.h"
 #include "dpmnist/predict/image.h"
+#include "dpmnist/predict/prediction_json.h"
 #include "dpmnist/predict/predictor.h"
 #include "dpmnist/predict/preprocess.h"
 #include "dpmnist/runtime.h"
+#include "dpmnist/options.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;
@@ -28,35 +30,6 @@ using Clock = std::chrono::steady_clock;
 
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", c);
-          out += buffer;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
 }
 
 struct Outcome {
@@ -89,44 +62,21 @@ Outcome run_one(const std::string& file, const Predictor& predictor) {
   return o;
 }
 
+// The API's prediction object (prediction_json.h) with the file it came from.
 void print_json(const Outcome& o, std::size_t top) {
+  Json json = {{"file", o.file}, {"ok", o.error.empty()}};
   if (!o.error.empty()) {
-    std::printf("{\"file\": %s, \"ok\": false, \"error\": %s}\n", json_string(o.file).c_str(),
-                json_string(o.error).c_str());
-    return;
-  }
-  const Preprocessed& p = o.pre;
-  std::printf("{\"file\": %s, \"ok\": true, \"found\": %s, ", json_string(o.file).c_str(),
-              p.found ? "true" : "false");
-  if (p.found) {
-    std::printf("\"digit\": %zu, \"probability\": %.6f, \"top\": [", o.prediction.digit,
-                static_cast<double>(o.prediction.probabilities[o.prediction.digit]));
-    const std::vector<std::size_t> ranked = o.prediction.top(top);
-    for (std::size_t i = 0; i < ranked.size(); ++i) {
-      std::printf("%s{\"digit\": %zu, \"probability\": %.6f}", i ? ", " : "", ranked[i],
-                  static_cast<double>(o.prediction.probabilities[ranked[i]]));
-    }
-    std::printf("], \"probabilities\": [");
-    for (std::size_t c = 0; c < kNumClasses; ++c) {
-      std::printf("%s%.6f", c ? ", " : "", static_cast<double>(o.prediction.probabilities[c]));
-    }
-    std::printf("], ");
+    json["error"] = o.error;
   } else {
-    std::printf("\"reason\": %s, ", json_string(p.reason).c_str());
+    json.update(prediction_json(o.decoded, o.pre, o.pre.found ? &o.prediction : nullptr, top));
+    StageMilliseconds ms;
+    ms.decode = o.decode_ms;
+    ms.preprocess = o.preprocess_ms;
+    ms.inference = o.inference_ms;
+    ms.total = o.decode_ms + o.preprocess_ms + o.inference_ms;
+    json["milliseconds"] = milliseconds_json(ms);
   }
-  std::printf(
-      "\"image\": {\"format\": \"%s\", \"width\": %zu, \"height\": %zu, \"channels\": %d, "
-      "\"alpha_background\": \"%s\"}, ",
-      o.decoded.format.c_str(), o.decoded.gray.width, o.decoded.gray.height, o.decoded.channels,
-      alpha_background_name(o.decoded.alpha_background));
-  std::printf(
-      "\"preprocess\": {\"inverted\": %s, \"background\": %.1f, \"threshold\": %.1f, "
-      "\"ink_box\": [%zu, %zu, %zu, %zu], \"ink_fraction\": %.6f, \"specks_removed\": %zu}, ",
-      p.inverted ? "true" : "false", static_cast<double>(p.background),
-      static_cast<double>(p.threshold), p.ink_box.x0, p.ink_box.y0, p.ink_box.x1, p.ink_box.y1,
-      p.ink_fraction, p.specks_removed);
-  std::printf("\"ms\": {\"decode\": %.3f, \"preprocess\": %.3f, \"inference\": %.3f}}\n",
-              o.decode_ms, o.preprocess_ms, o.inference_ms);
+  std::printf("%s\n", json_text(json).c_str());
 }
 
 void print_text(const Outcome& o, std::size_t top) {
@@ -183,11 +133,13 @@ int main(int argc, char** argv) {
     options.add_options()("help,h", "print this help")(
         "checkpoint", po::value(&checkpoint_path)->required(), "checkpoint.h5 from dpmnist-train")(
         "json", "one JSON object per file and line")(
-        "top", po::value(&top), "how many classes to list, most probable first (default 3)")(
         "save-preprocessed", po::value(&save_dir),
         "write each 28x28 model input as DIR/<name>.png")(
-        "repeat", po::value(&repeat), "run each file N times; print latency p50/p99 to stderr")(
         "file", po::value(&files), "PNG, JPEG, BMP, GIF or PGM/PPM images");
+    add_number(options, "top", &top, between<std::size_t>(1, kNumClasses),
+               "how many classes to list, most probable first");
+    add_number(options, "repeat", &repeat, between<std::size_t>(1, 1'000'000),
+               "run each file N times; print latency p50/p99 to stderr");
     po::positional_options_description positional;
     positional.add("file", -1);
     po::variables_map vm;
@@ -203,8 +155,6 @@ int main(int argc, char** argv) {
       throw Error(concat(e.what(), " (see dpmnist-predict --help)"));
     }
     require(!files.empty(), "no image files given (see dpmnist-predict --help)");
-    require(top >= 1 && top <= kNumClasses, "--top ", top, ": expected 1..", kNumClasses);
-    require(repeat >= 1, "--repeat ", repeat, ": expected >= 1");
     if (!save_dir.empty()) {
       const std::string problem = cannot_use_directory(save_dir);
       require(problem.empty(), "--save-preprocessed: ", problem);

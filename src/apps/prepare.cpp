@@ -12,6 +12,7 @@
 #include "dpmnist/error.h"
 #include "dpmnist/pool.h"
 #include "dpmnist/sha256.h"
+#include "dpmnist/options.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;
@@ -50,7 +51,6 @@ void print_cleaning(const Pool& pool, const CleaningReport& report) {
 
 void prepare(const Options& options) {
   const SplitKind kind = parse_split_kind(options.split);
-  require(options.seed >= 0, "--seed is ", options.seed, ", expected a non-negative integer");
   const RawFiles files = raw_files_in(options.raw_dir);
   DatasetAttributes attributes;
   attributes.seed = options.seed;
@@ -97,14 +97,14 @@ int main(int argc, char** argv) {
   try {
     Options options;
     po::options_description described("dpmnist-prepare: raw MNIST IDX files -> HDF5 dataset");
-    described.add_options()("help", "print this help")(
+    described.add_options()("help,h", "print this help")(
         "raw", po::value(&options.raw_dir)->required(),
         "directory holding the 4 uncompressed IDX files (data/fetch_mnist.sh fills data/raw)")(
         "out", po::value(&options.out_path)->required(), "HDF5 file to write")(
         "split", po::value(&options.split)->default_value(options.split),
-        "stratified (80/20 per class of all 70,000) or official (60,000/10,000)")(
-        "seed", po::value(&options.seed)->default_value(options.seed),
-        "seed of the split and the train order");
+        "stratified (80/20 per class of all 70,000) or official (60,000/10,000)");
+    add_number(described, "seed", &options.seed,
+               at_least<std::int64_t>(0), "seed of the split and the train order");
     po::variables_map values;
     po::store(po::command_line_parser(argc, argv)
                   .options(described)

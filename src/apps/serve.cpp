@@ -15,6 +15,7 @@
 #include "dpmnist/predict/predictor.h"
 #include "dpmnist/runtime.h"
 #include "dpmnist/serve/server.h"
+#include "dpmnist/options.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;
@@ -76,20 +77,20 @@ int main(int argc, char** argv) {
       ("checkpoint", po::value(&checkpoint_path)->required(), "trained checkpoint (.h5)")
       ("host", po::value(&options.host)->default_value(options.host),
        "address to listen on (0.0.0.0: every interface)")
-      ("port", po::value(&options.port)->default_value(options.port), "TCP port; 0: any free port")
-      ("threads", po::value(&options.threads)->default_value(options.threads),
-       "worker threads = requests served at once (each keep-alive connection holds one)")
-      ("max-body-mb", po::value(&max_body_mb)->default_value(max_body_mb),
-       "largest request body in MB (larger: 413)")
-      ("max-pixels", po::value(&options.max_pixels)->default_value(options.max_pixels),
-       "largest image, width x height (larger: 400)")
-      ("keep-alive", po::value(&options.keep_alive_seconds)->default_value(options.keep_alive_seconds),
-       "seconds an idle keep-alive connection keeps its worker")
       ("web-dir", po::value(&options.web_dir),
        "serve the page from this directory (index.html, app.js, style.css) instead of the "
        "copy built into the binary; for working on the page")
       ("log-requests", po::bool_switch(&options.log_requests), "one line per request on stderr");
   // clang-format on
+  add_number(described, "port", &options.port, between(0, 65535), "TCP port; 0: any free port");
+  add_number(described, "threads", &options.threads, between<std::size_t>(1, 1024),
+             "worker threads = requests served at once (each keep-alive connection holds one)");
+  add_number(described, "max-body-mb", &max_body_mb, between<std::size_t>(1, 1024),
+             "largest request body in MB (larger: 413)");
+  add_number(described, "max-pixels", &options.max_pixels,
+             between<std::size_t>(1, std::size_t{1} << 30), "largest image, width x height (larger: 400)");
+  add_number(described, "keep-alive", &options.keep_alive_seconds, between(1, 3600),
+             "seconds an idle keep-alive connection keeps its worker");
   try {
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, described), vm);
@@ -99,14 +100,6 @@ int main(int argc, char** argv) {
       return 0;
     }
     po::notify(vm);
-    require(options.port >= 0 && options.port <= 65535, "--port ", options.port,
-            ": expected 0..65535");
-    require(options.threads >= 1 && options.threads <= 1024, "--threads ", options.threads,
-            ": expected 1..1024");
-    require(max_body_mb >= 1 && max_body_mb <= 1024, "--max-body-mb ", max_body_mb,
-            ": expected 1..1024");
-    require(options.max_pixels >= 1, "--max-pixels must be at least 1");
-    require(options.keep_alive_seconds >= 1, "--keep-alive must be at least 1 second");
     options.max_body_bytes = max_body_mb << 20;
   } catch (const std::exception& e) {
     std::cerr << "dpmnist-serve: " << e.what() << "\n(see dpmnist-serve --help)\n";

@@ -5,7 +5,8 @@
 
 #include "dpmnist/error.h"
 #include "dpmnist/predict/preprocess.h"
-#include "dpmnist/serve/json.h"
+#include "dpmnist/json.h"
+#include "dpmnist/predict/prediction_json.h"
 
 namespace dpmnist::serve {
 
@@ -17,36 +18,14 @@ double milliseconds_between(Clock::time_point begin, Clock::time_point end) {
   return std::chrono::duration<double, std::milli>(end - begin).count();
 }
 
-void write_image_fields(JsonWriter& json, const DecodedImage& decoded) {
-  json.key("image").begin_object();
-  json.field("width", decoded.gray.width).field("height", decoded.gray.height);
-  json.field("format", decoded.format).field("channels", decoded.channels);
-  json.field("alpha_background", alpha_background_name(decoded.alpha_background));
-  json.end_object();
-}
-
-void write_preprocessing_fields(JsonWriter& json, const Preprocessed& pre) {
-  json.key("preprocessing").begin_object();
-  json.field("inverted", pre.inverted).field("background", pre.background);
-  json.field("threshold", pre.threshold);
-  if (pre.found) {
-    json.key("ink_box").begin_object();
-    json.field("x", pre.ink_box.x0).field("y", pre.ink_box.y0);
-    json.field("width", pre.ink_box.width()).field("height", pre.ink_box.height());
-    json.end_object();
-    const std::array<double, 2> center = center_of_mass(pre.input);
-    json.key("center_of_mass").begin_array().value(center[0]).value(center[1]).end_array();
-  }
-  json.field("ink_fraction", pre.ink_fraction).field("specks_removed", pre.specks_removed);
-  json.end_object();
+Json optional_number(std::optional<double> value) {
+  return value ? Json(*value) : Json(nullptr);
 }
 
 }  // namespace
 
 Reply error_reply(int status, std::string_view message) {
-  JsonWriter json;
-  json.begin_object().field("error", message).field("status", status).end_object();
-  return {status, json.str()};
+  return {status, json_text({{"error", message}, {"status", status}})};
 }
 
 Reply predict_reply(const Predictor& predictor, std::span<const std::uint8_t> bytes,
@@ -71,65 +50,39 @@ Reply predict_reply(const Predictor& predictor, std::span<const std::uint8_t> by
     return error_reply(422, concat("cannot preprocess the image: ", e.what()));
   }
   const Clock::time_point preprocessed_at = Clock::now();
+  StageMilliseconds ms;
+  ms.decode = milliseconds_between(start, decoded_at);
+  ms.preprocess = milliseconds_between(decoded_at, preprocessed_at);
 
-  JsonWriter json;
-  json.begin_object();
+  Json json;
   if (!pre.found) {
-    json.field("no_digit", true).field("reason", pre.reason).key("digit").null();
-    json.key("probability").null();
-    json.key("probabilities").begin_array().end_array();
-    json.key("preprocessed").null();
-    write_image_fields(json, decoded);
-    write_preprocessing_fields(json, pre);
-    json.key("milliseconds").begin_object();
-    json.field("decode", milliseconds_between(start, decoded_at));
-    json.field("preprocess", milliseconds_between(decoded_at, preprocessed_at));
-    json.field("inference", 0.0).field("encode", 0.0);
-    json.field("total", milliseconds_between(start, Clock::now()));
-    json.end_object().end_object();
-    return {200, json.str()};
+    json = prediction_json(decoded, pre, nullptr, 3);
+    json["preprocessed"] = nullptr;
+  } else {
+    const Prediction prediction = predictor.predict(pre.input);
+    const Clock::time_point predicted_at = Clock::now();
+    const std::vector<std::uint8_t> png = encode_png(input_to_image(pre.input));
+    json = prediction_json(decoded, pre, &prediction, 3);
+    json["preprocessed"] = data_url("image/png", png);
+    ms.inference = milliseconds_between(preprocessed_at, predicted_at);
+    ms.encode = milliseconds_between(predicted_at, Clock::now());
   }
-
-  const Prediction prediction = predictor.predict(pre.input);
-  const Clock::time_point predicted_at = Clock::now();
-  const std::vector<std::uint8_t> png = encode_png(input_to_image(pre.input));
-  const std::string preprocessed_url = data_url("image/png", png);
-  const Clock::time_point encoded_at = Clock::now();
-
-  json.field("no_digit", false).field("digit", prediction.digit);
-  json.field("probability", prediction.probabilities[prediction.digit]);
-  json.key("probabilities").begin_array();
-  for (float p : prediction.probabilities) json.value(p);
-  json.end_array();
-  json.key("top").begin_array();
-  for (std::size_t d : prediction.top(3)) json.value(d);
-  json.end_array();
-  json.field("preprocessed", preprocessed_url);
-  write_image_fields(json, decoded);
-  write_preprocessing_fields(json, pre);
-  json.key("milliseconds").begin_object();
-  json.field("decode", milliseconds_between(start, decoded_at));
-  json.field("preprocess", milliseconds_between(decoded_at, preprocessed_at));
-  json.field("inference", milliseconds_between(preprocessed_at, predicted_at));
-  json.field("encode", milliseconds_between(predicted_at, encoded_at));
-  json.field("total", milliseconds_between(start, Clock::now()));
-  json.end_object().end_object();
-  return {200, json.str()};
+  ms.total = milliseconds_between(start, Clock::now());
+  json["milliseconds"] = milliseconds_json(ms);
+  return {200, json_text(json)};
 }
 
 std::string model_json(const ModelInfo& info) {
-  JsonWriter json;
-  json.begin_object();
-  json.field("architecture", info.architecture());
-  json.key("widths").begin_array();
-  for (std::size_t width : info.widths) json.value(width);
-  json.end_array();
-  json.field("parameters", info.parameters).field("epoch", info.epoch);
-  json.field("global_step", info.global_step).field("world_size", info.world_size);
-  json.field("test_accuracy", info.test_accuracy).field("train_accuracy", info.train_accuracy);
-  json.field("test_loss", info.test_loss).field("checkpoint", info.checkpoint);
-  json.end_object();
-  return json.str();
+  return json_text({{"architecture", info.architecture()},
+                    {"widths", info.widths},
+                    {"parameters", info.parameters},
+                    {"epoch", info.epoch},
+                    {"global_step", info.global_step},
+                    {"world_size", info.world_size},
+                    {"test_accuracy", optional_number(info.test_accuracy)},
+                    {"train_accuracy", optional_number(info.train_accuracy)},
+                    {"test_loss", optional_number(info.test_loss)},
+                    {"checkpoint", info.checkpoint}});
 }
 
 std::string data_url(std::string_view media_type, std::span<const std::uint8_t> bytes) {

@@ -14,7 +14,7 @@
 #include "dpmnist/error.h"
 #include "dpmnist/serve/api.h"
 #include "dpmnist/serve/assets.h"
-#include "dpmnist/serve/json.h"
+#include "dpmnist/json.h"
 
 namespace dpmnist::serve {
 
@@ -197,11 +197,10 @@ void Server::Impl::set_up() {
   http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
     const double uptime =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    JsonWriter json;
-    json.begin_object().field("status", "ok").field("uptime_seconds", uptime);
-    json.field("requests", static_cast<std::size_t>(requests.load()));
-    json.field("threads", options.threads).end_object();
-    send(res, {200, json.str()});
+    send(res, {200, json_text({{"status", "ok"},
+                               {"uptime_seconds", uptime},
+                               {"requests", requests.load()},
+                               {"threads", options.threads}})});
   });
   http.Get("/api/model", [this](const httplib::Request&, httplib::Response& res) {
     send(res, {200, model_json(predictor.info())});

@@ -30,11 +30,11 @@ fail() {
 }
 weights() {
   "$bin/dpmnist-eval" --checkpoint "$1/checkpoint.h5" --data "$work/data.h5" --json 2>/dev/null |
-    sed -n 's/.*"weights_fnv1a": "\([0-9a-f]*\)".*/\1/p'
+    sed -n 's/.*"weights_fnv1a": *"\([0-9a-f]*\)".*/\1/p'
 }
 epoch_of() {
   "$bin/dpmnist-eval" --checkpoint "$1" --data "$work/data.h5" --json 2>/dev/null |
-    sed -n 's/.*"epoch": \([0-9]*\),.*/\1/p'
+    sed -n 's/.*"epoch": *\([0-9]*\),.*/\1/p'
 }
 now() { date +%s.%N; }
 since() { awk "BEGIN { printf \"%.1f\", $(now) - $1 }"; }

@@ -26,7 +26,7 @@ fail() {
 }
 weights() {
   "$bin/dpmnist-eval" --checkpoint "$1/checkpoint.h5" --data "$work/data.h5" --json 2>/dev/null |
-    sed -n 's/.*"weights_fnv1a": "\([0-9a-f]*\)".*/\1/p'
+    sed -n 's/.*"weights_fnv1a": *"\([0-9a-f]*\)".*/\1/p'
 }
 # shellcheck source=visits.sh
 source "$(dirname "$0")/visits.sh"

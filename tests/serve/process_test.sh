@@ -23,8 +23,8 @@ expect_exit() {  # expect_exit CODE TEXT ARGS...: dpmnist-serve ARGS exits CODE 
 "$SERVE_BIN/make_serve_fixtures" "$work"
 expect_exit 0 "--checkpoint" --help
 expect_exit 2 "checkpoint" --port 8080
-expect_exit 2 "--port 70000" --checkpoint "$work/checkpoint.h5" --port 70000
-expect_exit 2 "--threads 0" --checkpoint "$work/checkpoint.h5" --threads 0
+expect_exit 2 "--port = '70000': expected an integer in \[0, 65535\]" --checkpoint "$work/checkpoint.h5" --port 70000
+expect_exit 2 "--threads = '0': expected an integer in \[1, 1024\]" --checkpoint "$work/checkpoint.h5" --threads 0
 expect_exit 1 "absent.h5" --checkpoint "$work/absent.h5"
 echo "option and checkpoint errors: ok"
 

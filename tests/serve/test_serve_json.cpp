@@ -1,14 +1,18 @@
-// The server's JSON writer and data: URLs: escaping, nesting, numbers,
-// base64 against RFC 4648's test vectors.
+// JSON as every tool and the server write it (dpmnist/json.h over
+// nlohmann-json) and data: URLs: escaping, invalid UTF-8, non-finite numbers,
+// float digits, and base64 against RFC 4648's test vectors.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
+#include "dpmnist/json.h"
 #include "dpmnist/serve/api.h"
-#include "dpmnist/serve/json.h"
 
 using namespace dpmnist::serve;
+using dpmnist::Json;
+using dpmnist::json_float;
+using dpmnist::json_text;
 
 namespace {
 
@@ -16,34 +20,34 @@ std::span<const std::uint8_t> bytes_of(std::string_view text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
-TEST(ServeJson, QuotesAndEscapes) {
-  EXPECT_EQ(json_quote("plain"), "\"plain\"");
-  EXPECT_EQ(json_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
-  EXPECT_EQ(json_quote("line\nnext\ttab\r"), "\"line\\nnext\\ttab\\r\"");
-  EXPECT_EQ(json_quote(std::string("nul\0x", 5)), "\"nul\\u0000x\"");
-  EXPECT_EQ(json_quote("\x7f"), "\"\\u007f\"");
-  EXPECT_EQ(json_quote("caf\xc3\xa9 \xe2\x82\xac"),
-            "\"caf\xc3\xa9 \xe2\x82\xac\"");  // valid UTF-8 kept
-  EXPECT_EQ(json_quote("bad \xff\xc3 end"), "\"bad \\ufffd\\ufffd end\"");
-  EXPECT_EQ(json_quote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // a UTF-16 surrogate
+TEST(ServeJson, StringsAreEscapedAndInvalidUtf8Replaced) {
+  EXPECT_EQ(json_text("plain"), "\"plain\"");
+  EXPECT_EQ(json_text("a\"b\\c"), "\"a\\\"b\\\\c\"");
+  EXPECT_EQ(json_text("line\nnext\ttab\r"), "\"line\\nnext\\ttab\\r\"");
+  EXPECT_EQ(json_text(std::string("nul\0x", 5)), "\"nul\\u0000x\"");
+  EXPECT_EQ(json_text("caf\xc3\xa9 \xe2\x82\xac"), "\"caf\xc3\xa9 \xe2\x82\xac\"");
+  // A file name or message quoting bytes of an upload stays valid JSON.
+  const std::string replaced = json_text("bad \xff\xc3 end");
+  EXPECT_EQ(replaced, "\"bad \xef\xbf\xbd\xef\xbf\xbd end\"");
+  EXPECT_NO_THROW((void)Json::parse(replaced));
+  EXPECT_NO_THROW((void)Json::parse(json_text("\xed\xa0\x80")));  // a UTF-16 surrogate
+  // A path with quotes and backslashes (issue 13: eval printed it bare).
+  const std::string path = "runs/a \"quoted\" \\ dir/checkpoint.h5";
+  EXPECT_EQ(Json::parse(json_text({{"checkpoint", path}}))["checkpoint"], path);
 }
 
-TEST(ServeJson, WriterNestsAndSeparates) {
-  JsonWriter json;
-  json.begin_object().field("a", 1).key("list").begin_array().value(1.5).value(true).null();
-  json.begin_object().field("x", "y").end_object().end_array();
-  json.key("empty").begin_array().end_array();
-  json.field("nan", std::numeric_limits<double>::quiet_NaN());
-  json.field("none", std::optional<double>{}).field("size", std::size_t{7}).end_object();
-  EXPECT_EQ(json.str(),
-            "{\"a\":1,\"list\":[1.5,true,null,{\"x\":\"y\"}],\"empty\":[],\"nan\":null,"
-            "\"none\":null,\"size\":7}");
+TEST(ServeJson, NonFiniteNumbersAreNullAndKeysKeepTheirOrder) {
+  const Json json = {{"b", 1},
+                     {"nan", std::numeric_limits<double>::quiet_NaN()},
+                     {"inf", std::numeric_limits<double>::infinity()},
+                     {"a", Json::array({1.5, true, nullptr})}};
+  EXPECT_EQ(json_text(json), "{\"b\":1,\"nan\":null,\"inf\":null,\"a\":[1.5,true,null]}");
 }
 
-TEST(ServeJson, FloatsRoundTrip) {
-  JsonWriter json;
-  json.begin_array().value(0.1f).value(1e-30f).value(-2.0).end_array();
-  EXPECT_EQ(json.str(), "[0.100000001,1e-30,-2]");
+TEST(ServeJson, FloatsAreWrittenWithTheirOwnShortestDigits) {
+  EXPECT_EQ(json_text({json_float(0.1f), json_float(1e-30f), json_float(-2.0f)}), "[0.1,1e-30,-2.0]");
+  EXPECT_EQ(static_cast<float>(json_float(0.123456789f)), 0.123456789f);  // round-trips
+  EXPECT_TRUE(std::isnan(json_float(std::numeric_limits<float>::quiet_NaN())));
 }
 
 TEST(ServeJson, Base64DataUrl) {

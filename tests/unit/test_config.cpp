@@ -63,7 +63,7 @@ TEST(Config, UnknownKeysAndBadValuesAreErrorsThatSayWhatWasExpected) {
             std::string::npos);
   EXPECT_NE(error_of({"--data", "d", "--out", "o", "--model.hidden=128,x"}).find("model.hidden"),
             std::string::npos);
-  EXPECT_NE(error_of({"--data", "d", "--out", "o", "--train.epochs=0"}).find(">= 1"),
+  EXPECT_NE(error_of({"--data", "d", "--out", "o", "--train.epochs=0"}).find("[1, 1000000]"),
             std::string::npos);
   EXPECT_NE(error_of({"--out", "o"}).find("data"), std::string::npos);
   EXPECT_NE(error_of({"--config", "/nonexistent.ini", "--data", "d", "--out", "o"})
@@ -121,4 +121,41 @@ TEST(Config, FlushDenormalsDefaultsOnAndCanBeTurnedOff) {
   EXPECT_NE(error_of({"--data", "d", "--out", "o", "--runtime.flush_denormals=maybe"})
                 .find("runtime.flush_denormals"),
             std::string::npos);
+}
+
+// Every bad number of the reliability report (issue 13), each refused before
+// anything runs with the key, the text as given and the range.
+TEST(Config, BadNumbersAreRefusedNamingKeyValueAndRange) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"--train.epochs=-1", "train.epochs = '-1': expected an integer in [1, 1000000]"},
+      {"--train.batch_size=-32", "train.batch_size = '-32': expected an integer in [1, 1048576]"},
+      {"--train.global_batch_size=-64",
+       "train.global_batch_size = '-64': expected an integer in [0, 1048576]"},
+      {"--eval.batch=-1", "eval.batch = '-1': expected an integer in [1, 1048576]"},
+      {"--output.keep_checkpoints=-1", "output.keep_checkpoints = '-1': expected an integer in"},
+      {"--output.checkpoint_every=-1", "output.checkpoint_every = '-1': expected an integer in"},
+      {"--train.lr_reference_batch=-1", "train.lr_reference_batch = '-1': expected an integer in"},
+      {"--train.validation_size=-1", "train.validation_size = '-1': expected an integer >= 0"},
+      {"--train.seed=18446744073709551616", "(out of range)"},
+      {"--train.epochs=5x", "train.epochs = '5x'"},
+      {"--train.epochs=2.5", "train.epochs = '2.5'"},
+      {"--optimizer.learning_rate=nan", "optimizer.learning_rate = 'nan': expected a number > 0"},
+      {"--optimizer.learning_rate=1e999", "optimizer.learning_rate = '1e999'"},
+      {"--optimizer.beta2=1", "optimizer.beta2 = '1': expected a number in [0, 1)"},
+      {"--model.dropout=-0.5", "model.dropout = '-0.5': expected a number in [0, 1)"},
+      {"--runtime.blas_threads=0", "runtime.blas_threads = '0': expected an integer in [1, 1024]"},
+  };
+  for (const auto& [option, expected] : cases) {
+    const std::string error = error_of({"--data", "d", "--out", "o", option});
+    EXPECT_NE(error.find(expected), std::string::npos) << option << " gave: " << error;
+  }
+  // The same check in the INI file, and a good value with spaces and a sign is read.
+  const std::string bad = write_ini("[train]\nbatch_size = -32\n");
+  EXPECT_NE(error_of({"--config", bad, "--data", "d", "--out", "o"})
+                .find("train.batch_size = '-32'"),
+            std::string::npos);
+  const std::string good = write_ini("[train]\nbatch_size =  +16 \nepochs = 7\n");
+  const TrainArgs args = parse({"--config", good, "--data", "d", "--out", "o"});
+  EXPECT_EQ(args.config.batch_size, 16u);
+  EXPECT_EQ(args.config.epochs, 7u);
 }
