@@ -1,5 +1,6 @@
 // dpmnist-serve: the drawing page and the JSON prediction API over a trained
 // checkpoint. Parses options, loads the model, serves until SIGINT/SIGTERM.
+#include <malloc.h>
 #include <signal.h>
 
 #include <atomic>
@@ -59,6 +60,11 @@ class SignalStopper {
 int main(int argc, char** argv) {
   // First: may re-execute with better OpenBLAS kernels; flushes denormals.
   dpmnist::init_runtime(argv);
+  // Upload buffers (up to --max-body-mb each) are mapped and unmapped on
+  // their own: a fixed threshold stops glibc from raising it after the first
+  // free and keeping freed buffers in per-thread heaps, so the memory a burst
+  // of large uploads used goes back to the system.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   struct sigaction action {};
   action.sa_handler = remember_stop_signal;
   sigemptyset(&action.sa_mask);

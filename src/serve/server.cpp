@@ -63,13 +63,69 @@ std::span<const std::uint8_t> as_bytes(const std::string& text) {
   return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
+bool is_chunked(const httplib::Request& req) {
+  return media_type(req.get_header_value("Transfer-Encoding")).find("chunked") !=
+         std::string::npos;
+}
+
+// An upload as read for POST /api/predict: the whole body, or for
+// multipart/form-data the "image" field and the names of all fields.
+struct Upload {
+  std::string bytes;
+  std::vector<std::string> fields;
+  bool has_image = false;
+  bool too_large = false;  // reading stopped at the limit
+};
+
+// Reads the body through httplib's ContentReader, stopping as soon as more
+// than max_bytes have come (sized and chunked bodies alike: httplib alone
+// would buffer a chunked body whole).
+Upload read_upload(const httplib::Request& req, const httplib::ContentReader& reader,
+                   std::size_t max_bytes) {
+  Upload upload;
+  // One buffer of its final size (the declared length, or the limit for a
+  // chunked body), not a doubling string: a worker holds at most the limit.
+  const std::string declared = req.get_header_value("Content-Length");
+  upload.bytes.reserve(declared.empty() ? max_bytes
+                                        : std::min<std::uint64_t>(
+                                              std::strtoull(declared.c_str(), nullptr, 10), max_bytes));
+  std::size_t total = 0;
+  bool in_image = false;
+  const auto receive = [&](const char* data, std::size_t length) {
+    total += length;
+    if (total > max_bytes) {
+      upload.too_large = true;
+      return false;
+    }
+    if (in_image || !req.is_multipart_form_data()) upload.bytes.append(data, length);
+    return true;
+  };
+  if (req.is_multipart_form_data()) {
+    reader(
+        [&](const httplib::MultipartFormData& part) {
+          upload.fields.push_back(part.name);
+          in_image = part.name == "image" && !upload.has_image;
+          upload.has_image = upload.has_image || in_image;
+          return true;
+        },
+        receive);
+  } else {
+    reader(receive);
+  }
+  return upload;
+}
+
 }  // namespace
 
 struct Server::Impl {
   Impl(const Predictor& p, ServerOptions o) : predictor(p), options(std::move(o)) {}
 
   void set_up();
-  void handle_predict(const httplib::Request& req, httplib::Response& res) const;
+  void handle_predict(const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader& reader) const;
+  httplib::Server::HandlerResponse refuse_unread_body(const httplib::Request& req,
+                                                      httplib::Response& res) const;
+  void refuse_too_large(httplib::Response& res, const std::string& message) const;
   void handle_other(const httplib::Request& req, httplib::Response& res) const;
   std::string error_message(const httplib::Request& req, int status) const;
   const char* allowed_methods(const std::string& path) const;
@@ -89,19 +145,26 @@ const char* Server::Impl::allowed_methods(const std::string& path) const {
   return find_asset(path, "") ? "GET, HEAD" : nullptr;
 }
 
-void Server::Impl::handle_predict(const httplib::Request& req, httplib::Response& res) const {
+void Server::Impl::handle_predict(const httplib::Request& req, httplib::Response& res,
+                                  const httplib::ContentReader& reader) const {
   const std::string type = media_type(req.get_header_value("Content-Type"));
+  const Upload upload = read_upload(req, reader, options.max_body_bytes);
+  if (upload.too_large) {
+    refuse_too_large(res, "request body larger than the limit of " +
+                              megabytes(options.max_body_bytes) + " (stopped reading there)");
+    return;
+  }
   if (req.is_multipart_form_data()) {
-    if (!req.has_file("image")) {
+    if (!upload.has_image) {
       std::string fields;
-      for (const auto& [name, file] : req.files) fields += (fields.empty() ? "" : ", ") + name;
+      for (const std::string& name : upload.fields) fields += (fields.empty() ? "" : ", ") + name;
       send(res, error_reply(400,
                             "multipart/form-data upload without a field named \"image\" "
                             "(fields sent: " +
                                 (fields.empty() ? "none" : fields) + ")"));
       return;
     }
-    send(res, predict_reply(predictor, as_bytes(req.get_file_value("image").content), limits));
+    send(res, predict_reply(predictor, as_bytes(upload.bytes), limits));
     return;
   }
   if (type.rfind("image/", 0) != 0) {
@@ -111,7 +174,39 @@ void Server::Impl::handle_predict(const httplib::Request& req, httplib::Response
                                    "image/jpeg, ...) or multipart/form-data with field \"image\""));
     return;
   }
-  send(res, predict_reply(predictor, as_bytes(req.body), limits));
+  send(res, predict_reply(predictor, as_bytes(upload.bytes), limits));
+}
+
+// A 413 on a connection whose body was not read to its end: the connection
+// is closed after the reply, so the rest of the body is never read.
+void Server::Impl::refuse_too_large(httplib::Response& res, const std::string& message) const {
+  send(res, error_reply(413, message));
+  res.set_header("Connection", "close");
+}
+
+// Before routing, so before httplib reads any body: a declared length over
+// the limit gets its 413 at once (httplib would first read and discard it all),
+// and a chunked body anywhere but POST /api/predict (which reads it within
+// the limit) gets 411: httplib would buffer it whole.
+httplib::Server::HandlerResponse Server::Impl::refuse_unread_body(const httplib::Request& req,
+                                                                  httplib::Response& res) const {
+  const std::string length = req.get_header_value("Content-Length");
+  if (!length.empty()) {
+    const std::uint64_t declared = std::strtoull(length.c_str(), nullptr, 10);
+    if (declared > options.max_body_bytes) {
+      refuse_too_large(res, "request body of " + megabytes(declared) +
+                                " (Content-Length) is larger than the limit of " +
+                                megabytes(options.max_body_bytes));
+      return httplib::Server::HandlerResponse::Handled;
+    }
+  }
+  if (is_chunked(req) && !(req.method == "POST" && req.path == "/api/predict")) {
+    send(res, error_reply(411, "a chunked request body is accepted only by POST /api/predict; "
+                               "send this one with a Content-Length"));
+    res.set_header("Connection", "close");
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  return httplib::Server::HandlerResponse::Unhandled;
 }
 
 void Server::Impl::handle_other(const httplib::Request& req, httplib::Response& res) const {
@@ -205,8 +300,12 @@ void Server::Impl::set_up() {
   http.Get("/api/model", [this](const httplib::Request&, httplib::Response& res) {
     send(res, {200, model_json(predictor.info())});
   });
-  http.Post("/api/predict", [this](const httplib::Request& req, httplib::Response& res) {
-    handle_predict(req, res);
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return refuse_unread_body(req, res);
+  });
+  http.Post("/api/predict", [this](const httplib::Request& req, httplib::Response& res,
+                                   const httplib::ContentReader& reader) {
+    handle_predict(req, res, reader);
   });
   // Everything else, after httplib has read any body: the page's files, 405
   // for a known path with another method, 404 JSON for the rest.
