@@ -62,7 +62,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& c,
           "save_checkpoint ", path, ": ", c.params.size(), " params, ", c.adam_m.size(), " and ",
           c.adam_v.size(), " moments for a network of ", count);
   const std::string temporary = path + ".tmp";
-  {
+  // A failed write (a full disk) leaves no partial file behind; a crash can
+  // leave the .tmp, which no reader takes for a checkpoint.
+  try {
     H5File file = H5File::create(temporary);
     std::span<const float> params(c.params);
     std::size_t offset = 0;
@@ -105,6 +107,10 @@ void save_checkpoint(const std::string& path, const Checkpoint& c,
     file.write_attr("/", "content_hash", static_cast<std::int64_t>(content_hash(c)));
     file.flush();
     file.close();
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw;
   }
   fsync_path(temporary, O_RDONLY);
   if (before_rename) before_rename();

@@ -1,5 +1,7 @@
 #include "dpmnist/hdf5_file.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <utility>
 
@@ -7,6 +9,12 @@
 
 namespace dpmnist {
 namespace {
+
+// errno after an HDF5 write (cleared before it): the system's reason, such as
+// ": No space left on device", or a hint when HDF5 failed for its own reasons.
+std::string write_reason(int error) {
+  return error ? concat(": ", std::strerror(error)) : " (HDF5 gave no system error)";
+}
 
 template <class T>
 hid_t native_type();
@@ -240,9 +248,10 @@ void H5File::write(const std::string& dataset, std::span<const T> values, const 
                            creation.get(), H5P_DEFAULT),
                 H5Dclose);
   require(handle.ok(), "file ", path_, ": cannot create dataset ", dataset);
-  require(
-      H5Dwrite(handle.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0,
-      "file ", path_, ": cannot write dataset ", dataset);
+  errno = 0;
+  const herr_t status =
+      H5Dwrite(handle.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  require(status >= 0, "file ", path_, ": cannot write dataset ", dataset, write_reason(errno));
 }
 
 template <class T>
@@ -353,13 +362,16 @@ double H5File::read_attr_double(const std::string& object, const std::string& na
 }
 
 void H5File::flush() {
-  require(H5Fflush(id_, H5F_SCOPE_GLOBAL) >= 0, "file ", path_, ": flush failed");
+  errno = 0;
+  const herr_t status = H5Fflush(id_, H5F_SCOPE_GLOBAL);
+  require(status >= 0, "file ", path_, ": flush failed", write_reason(errno));
 }
 
 void H5File::close() {
   if (id_ < 0) return;
+  errno = 0;
   const herr_t status = H5Fclose(std::exchange(id_, H5I_INVALID_HID));
-  require(status >= 0, "file ", path_, ": close failed (disk full?)");
+  require(status >= 0, "file ", path_, ": close failed", write_reason(errno));
 }
 
 #define DPMNIST_H5_INSTANTIATE(T)                                                                \

@@ -1,5 +1,6 @@
 #include "dpmnist/idx.h"
 
+#include <filesystem>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -102,7 +103,12 @@ void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes)
   out.write(reinterpret_cast<const char*>(bytes.data()),
             static_cast<std::streamsize>(bytes.size()));
   out.close();
-  require(out.good(), "file ", path, ": write failed: ", os_reason());
+  if (!out.good()) {
+    const std::string reason = os_reason();
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);  // no partial file
+    require(false, "file ", path, ": write failed: ", reason);
+  }
 }
 
 void append_u32(std::vector<std::uint8_t>& bytes, std::size_t value, const std::string& path) {

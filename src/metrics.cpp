@@ -123,7 +123,7 @@ EpochMetrics metrics_from_values(const std::vector<std::string>& names,
 
 void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>& rows) {
   const std::string temporary = path + ".tmp";
-  {
+  try {
     std::ofstream out(temporary);
     require(out.good(), "file ", temporary, ": cannot write metrics: ", os_reason());
     const auto& columns = metric_columns();
@@ -139,9 +139,16 @@ void write_metrics_csv(const std::string& path, const std::vector<EpochMetrics>&
       out << "\n";
     }
     out.flush();
+    out.close();
     require(out.good(), "file ", temporary, ": write failed: ", os_reason());
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(temporary, ignored);
+    throw;
   }
-  std::filesystem::rename(temporary, path);
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  require(!error, "file ", path, ": cannot rename ", temporary, " onto it: ", error.message());
 }
 
 }  // namespace dpmnist

@@ -249,7 +249,12 @@ void write_png(const std::string& path, const GrayImage& image) {
   require(out.good(), path, ": cannot open for writing: ", os_reason());
   out.write(reinterpret_cast<const char*>(png.data()), static_cast<std::streamsize>(png.size()));
   out.close();
-  require(out.good(), path, ": write failed: ", os_reason());
+  if (!out.good()) {
+    const std::string reason = os_reason();
+    std::error_code ignored;
+    std::filesystem::remove(path, ignored);  // no partial file
+    require(false, path, ": write failed: ", reason);
+  }
 }
 
 }  // namespace dpmnist

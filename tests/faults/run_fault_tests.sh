@@ -218,6 +218,24 @@ if grep -qw avx /proc/cpuinfo; then
     "$(since "$t0") (whole run)" "n/a"
 fi
 
+# 7c. A full disk while writing the first checkpoint (a 200 KB tmpfs in a
+# private mount namespace; needs root): the error carries the system's reason
+# and no partial file is left. Skipped where tmpfs cannot be mounted.
+if [ "$(id -u)" = 0 ] && unshare -m true 2> /dev/null; then
+  t0=$(now)
+  mkdir -p "$work/full"
+  unshare -m bash -c "mount -t tmpfs -o size=200k tmpfs '$work/full' &&
+    timeout 120 ${mpi[*]} -np 2 ${train[*]} --out '$work/full/run' > '$work/full.log' 2>&1;
+    echo \$? > '$work/full.code'; ls -A '$work/full/run' > '$work/full.files'"
+  code=$(cat "$work/full.code")
+  [ "$code" != 0 ] || fail "disk full: exit 0"
+  grep -q "No space left on device" "$work/full.log" || { fail "disk full: no system reason"; cat "$work/full.log" >&2; }
+  ! grep -q '\.tmp' "$work/full.files" || fail "disk full: a partial file was left: $(cat "$work/full.files")"
+  record "disk full while writing a checkpoint" \
+    "exit $code: $(grep -o -m1 'cannot write dataset [^ ]*: No space left on device' "$work/full.log"); left: $(tr '\n' ' ' < "$work/full.files")" \
+    "$(since "$t0") (whole run)" "n/a"
+fi
+
 # 8. srun without PMI: a step of 2 tasks, no PMI variables (the real srun
 # --mpi=none case is in the SLURM tests).
 SLURM_STEP_NUM_TASKS=2 timeout 30 "${train[@]}" --out "$work/pmi" > "$work/pmi.log" 2>&1; code=$?
