@@ -142,19 +142,9 @@ std::string TrainConfig::to_text() const {
   return out.str();
 }
 
-TrainArgs parse_train_args(int argc, const char* const argv[]) {
-  TrainArgs args;
-  TrainConfig& c = args.config;
-  std::string hidden = join_widths(c.hidden);
-
-  po::options_description general("dpmnist-train options");
-  general.add_options()("help,h", "print this help")(
-      "config", po::value(&args.config_path), "INI file with the keys below (configs/seed.ini)")(
-      "data", po::value(&args.data_path)->required(), "HDF5 data file from dpmnist-prepare")(
-      "out", po::value(&args.out_dir)->required(),
-      "run directory for metrics.csv and checkpoint.h5")(
-      "resume", po::value(&args.resume),
-      "checkpoint to continue from, or 'auto': the newest valid one in --out (none: start fresh)");
+// Every configuration key, as --section.key=value or in the INI file; number
+// ranges are stated here, once (options.h). hidden receives model.hidden's text.
+po::options_description config_keys(TrainConfig& c, std::string& hidden) {
   po::options_description keys("configuration keys (in the INI file, or as --section.key=value)");
   constexpr std::size_t kMany = 1'000'000;  // epochs, checkpoints: a bound that catches typos
   constexpr std::size_t kBatch = 1 << 20;
@@ -235,6 +225,23 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
              "OpenBLAS threads per rank");
   keys.add_options()("runtime.flush_denormals", po::value(&c.flush_denormals),
                      "flush subnormal floats to zero (FTZ + DAZ) on every numeric thread");
+  return keys;
+}
+
+TrainArgs parse_train_args(int argc, const char* const argv[]) {
+  TrainArgs args;
+  TrainConfig& c = args.config;
+  std::string hidden = join_widths(c.hidden);
+
+  po::options_description general("dpmnist-train options");
+  general.add_options()("help,h", "print this help")(
+      "config", po::value(&args.config_path), "INI file with the keys below (configs/seed.ini)")(
+      "data", po::value(&args.data_path)->required(), "HDF5 data file from dpmnist-prepare")(
+      "out", po::value(&args.out_dir)->required(),
+      "run directory for metrics.csv and checkpoint.h5")(
+      "resume", po::value(&args.resume),
+      "checkpoint to continue from, or 'auto': the newest valid one in --out (none: start fresh)");
+  po::options_description keys = config_keys(c, hidden);
   po::options_description all;
   all.add(general).add(keys);
   std::ostringstream usage;

@@ -209,6 +209,20 @@ std::string format_seconds(double seconds) {
   return text;
 }
 
+// "epoch 3/5  train loss ... | test loss ... acc ... | 0.12 s (compute ...) ..."
+void print_epoch_line(const EpochMetrics& m, const TrainConfig& config, std::ostream& log) {
+  char line[320];
+  char val[64] = "";
+  if (config.validation_size > 0) std::snprintf(val, sizeof(val), " | val acc %.4f", m.val_acc);
+  std::snprintf(line, sizeof(line),
+                "epoch %lld/%zu  train loss %.4f acc %.4f%s | test loss %.4f acc %.4f | "
+                "%.2f s (compute %.2f, comm %.2f, data %.2f) eval %.2f s, %.0f samples/s\n",
+                static_cast<long long>(m.epoch), config.epochs, m.train_loss, m.train_acc, val,
+                m.test_loss, m.test_acc, m.epoch_seconds, m.compute_seconds, m.comm_seconds,
+                m.data_seconds, m.eval_seconds, m.samples_per_second);
+  log << line << std::flush;
+}
+
 }  // namespace
 
 StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::span<const float> x,
@@ -253,83 +267,136 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
   return result;
 }
 
-TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& log) {
-  const TrainConfig& config = args.config;
-  const bool leader = comm.rank() == 0;
-  // Before OpenBLAS's workers restart, so they take the same mode.
-  set_flush_denormals(config.flush_denormals);
-  blas_set_threads(config.blas_threads);
-  require_working_launcher(comm);
+FactorShape first_layer_factors(const Comm& comm, const TrainConfig& config,
+                                std::size_t global_batch) {
+  if (config.gradient_factors == "false" || config.sparse_input_max_density <= 0) return {};
+  const std::vector<std::size_t> widths = config.widths();
+  return {widths[0], widths[1], (global_batch + comm.size() - 1) / comm.size()};
+}
 
-  // Validate before any data collective: a rank with another configuration
-  // (a different file on another node) must fail here, on every rank alike.
-  const std::string config_text = config.to_text();
-  require(comm.agree(std::hash<std::string>{}(config_text)), "rank ", comm.rank(), " on ",
-          comm.host(), ": the ranks parsed different configurations; this rank has:\n",
-          config_text);
-  // The run directory, checked by rank 0 before any data is read; every rank
-  // stops alike if it cannot be used.
-  stop_all_if(comm, leader ? cannot_use_directory(args.out_dir) : "");
-
-  const auto load_start = Clock::now();
-  Shards data = load_shards(comm, args.data_path, config.validation_size);
-  const std::size_t global_batch = config.global_batch(comm.size());
-  const std::size_t local_batch = shard_range(global_batch, comm.rank(), comm.size()).size();
-  const std::size_t steps = steps_per_epoch(data.train_count, global_batch, comm.size());
-
-  Network net(config.widths(), std::max({local_batch, config.eval_batch, std::size_t{1}}));
+TrainingModel::TrainingModel(const Comm& comm, const TrainConfig& config,
+                             std::size_t global_batch, std::size_t max_batch, int ranks_per_node)
+    : net(config.widths(), max_batch),
+      // auto: factors where they read fewer bytes from peers, for batches up
+      // to the sparse path's density (the densest it takes).
+      adam(comm, net.params().size(), config.adam, parse_gradient_sync(config.gradient_sync),
+           ranks_per_node, first_layer_factors(comm, config, global_batch),
+           config.gradient_factors == "auto" ? config.sparse_input_max_density : 0.0),
+      requested_sync_(config.gradient_sync),
+      auto_factors_(config.gradient_factors == "auto" && config.sparse_input_max_density > 0),
+      sparse_density_(config.sparse_input_max_density),
+      world_size_(comm.size()) {
   net.set_dropout(config.dropout, config.input_dropout);
   net.set_sparse_input(config.sparse_input_max_density);
-  require(comm.agree(net.params().size()), "rank ", comm.rank(),
-          ": the ranks built networks of different sizes (", net.params().size(), " parameters)");
-  const int ranks_per_node = ranks_per_node_override();
-  require(comm.agree(static_cast<std::uint64_t>(ranks_per_node)), "rank ", comm.rank(),
-          ": DPMNIST_RANKS_PER_NODE differs between ranks (this rank: ", ranks_per_node, ")");
-  // Under shm with the sparse input, the first kernel's gradient travels as
-  // its factors (the batch's nonzeros and the layer's output gradient).
-  const bool use_factors =
-      config.gradient_factors != "false" && config.sparse_input_max_density > 0;
-  const FactorShape factors = use_factors
-                                  ? FactorShape{config.widths()[0], config.widths()[1],
-                                                (global_batch + comm.size() - 1) / comm.size()}
-                                  : FactorShape{};
-  // auto: where they read fewer bytes from peers, for batches up to the
-  // sparse path's density (the densest it takes).
-  const double auto_density =
-      config.gradient_factors == "auto" ? config.sparse_input_max_density : 0.0;
-  DistributedAdam adam(comm, net.params().size(), config.adam,
-                       parse_gradient_sync(config.gradient_sync), ranks_per_node, factors,
-                       auto_density);
   if (std::span<float> shared = adam.gradient_buffer(); !shared.empty()) {
     net.bind_gradients(shared);
   }
   net.set_first_kernel_grad_as_factors(adam.takes_factors());
-  StepOptions step_options;
   step_options.overlap_chunks = config.overlap ? config.overlap_chunks : 0;
   step_options.label_smoothing = config.label_smoothing;
   step_options.max_norm = config.max_norm;
+}
 
-  TrainResult result;
-  Checkpoint start;  // where this run begins: epoch 0 step 0, or a checkpoint's position
-  const std::string resume_path = choose_resume_path(comm, args, log);
-  if (!resume_path.empty()) {
-    start = load_checkpoint(resume_path);
-    require(start.widths == config.widths(), "checkpoint ", resume_path,
+std::string TrainingModel::describe_gradients() const {
+  std::string text = concat("gradients: ", gradient_sync_name(adam.sync()), ", first layer ");
+  text += sparse_density_ > 0
+              ? concat("sparse-input kernels (dense sgemm above ",
+                       static_cast<int>(sparse_density_ * 100), "% nonzero)")
+              : std::string("dense sgemm");
+  if (adam.takes_factors()) {
+    text += ", its weight gradient summed from factors x^T dy";
+  } else if (auto_factors_ && adam.sync() == GradientSync::kShm && world_size_ > 1) {
+    text += ", its weight gradient summed whole (factors would read more from node peers)";
+  }
+  return text;
+}
+
+std::string TrainingModel::fallback_note() const {
+  if (parse_gradient_sync(requested_sync_) == adam.sync()) return "";
+  return concat("note: train.gradient_sync = ", requested_sync_,
+                " needs the same number of ranks on every node; they differ, so ",
+                gradient_sync_name(adam.sync()), " runs instead\n");
+}
+
+namespace {
+
+// Loss sum, correct answers and samples over an epoch's steps.
+struct EpochSums {
+  double loss = 0, correct = 0, samples = 0;
+  std::array<double, 3> as_array() const { return {loss, correct, samples}; }
+  static EpochSums of(const std::array<double, 3>& v) { return {v[0], v[1], v[2]}; }
+};
+
+// Where a run begins, and what it is: the configuration every rank agreed on,
+// this rank's data, the batch sizes, and the checkpoint it continues (epoch 0
+// step 0 when fresh).
+struct RunStart {
+  std::string config_text;
+  Shards data;
+  std::size_t global_batch = 0, local_batch = 0, steps = 0;
+  double load_seconds = 0;
+  Checkpoint checkpoint;
+};
+
+// One pass over an epoch's plan on this rank.
+struct EpochRun {
+  EpochSums sums;                    // this rank's (rank 0 adds the part before a resume)
+  std::vector<std::int64_t> visits;  // [training rows] this rank's visits (rank 0: and before)
+  StepSeconds seconds;
+  double train_seconds = 0;
+  std::size_t steps = 0;          // the epoch's steps, counting those before a resume
+  std::size_t samples = 0;        // samples all ranks train in this pass
+  std::size_t stopped_after = 0;  // > 0: a stop signal ended the epoch after this step
+  float learning_rate = 0;        // at the last step
+};
+
+// Checks, before any data is read, that every rank parsed the same
+// configuration and rank 0 can use the run directory; then loads the shards.
+RunStart begin_run(const Comm& comm, const TrainArgs& args) {
+  const TrainConfig& config = args.config;
+  // Before OpenBLAS's workers restart, so they take the same mode.
+  set_flush_denormals(config.flush_denormals);
+  blas_set_threads(config.blas_threads);
+  require_working_launcher(comm);
+  RunStart run;
+  run.config_text = config.to_text();
+  require(comm.agree(std::hash<std::string>{}(run.config_text)), "rank ", comm.rank(), " on ",
+          comm.host(), ": the ranks parsed different configurations; this rank has:\n",
+          run.config_text);
+  stop_all_if(comm, comm.rank() == 0 ? cannot_use_directory(args.out_dir) : "");
+  const auto load_start = Clock::now();
+  run.data = load_shards(comm, args.data_path, config.validation_size);
+  run.load_seconds = seconds_since(load_start);
+  run.global_batch = config.global_batch(comm.size());
+  run.local_batch = shard_range(run.global_batch, comm.rank(), comm.size()).size();
+  run.steps = steps_per_epoch(run.data.train_count, run.global_batch, comm.size());
+  return run;
+}
+
+// The weights and Adam state to start from: a checkpoint's (--resume), or
+// Glorot from rank 0 broadcast to all, after moving an earlier run's
+// checkpoints aside. Every rank ends with the same weights, checked.
+void resume_or_init(const Comm& comm, const TrainArgs& args, RunStart& run, TrainingModel& model,
+                    std::ostream& log) {
+  const bool leader = comm.rank() == 0;
+  const std::string path = choose_resume_path(comm, args, log);
+  if (!path.empty()) {
+    run.checkpoint = load_checkpoint(path);
+    require(run.checkpoint.widths == args.config.widths(), "checkpoint ", path,
             ": its layer widths differ from the configuration's model.hidden");
-    std::ranges::copy(start.params, net.params().begin());
-    adam.restore(start.adam_m, start.adam_v, start.adam_step);
-    result.history = start.history;
-    if (leader) {
-      log << "resumed from " << resume_path << " (epoch " << start.epoch << ", step "
-          << start.step_in_epoch << " of the next, global step " << start.global_step << ")\n";
-    }
+    std::ranges::copy(run.checkpoint.params, model.net.params().begin());
+    model.adam.restore(run.checkpoint.adam_m, run.checkpoint.adam_v, run.checkpoint.adam_step);
     std::ostringstream notes;
-    check_resume_progress(start, config, data.train_count, resume_path, comm.size(), notes);
+    notes << "resumed from " << path << " (epoch " << run.checkpoint.epoch << ", step "
+          << run.checkpoint.step_in_epoch << " of the next, global step "
+          << run.checkpoint.global_step << ")\n";
+    check_resume_progress(run.checkpoint, args.config, run.data.train_count, path, comm.size(),
+                          notes);
     if (leader) log << notes.str();
   } else {
     std::string problem;
     if (leader) {
-      net.init_glorot(derive_seed({config.seed, 0x1417}));
+      model.net.init_glorot(derive_seed({args.config.seed, 0x1417}));
       try {
         if (const std::string aside = set_aside_run_checkpoints(args.out_dir); !aside.empty()) {
           log << "starting fresh in " << args.out_dir << ": moved the checkpoints of an earlier"
@@ -340,272 +407,332 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
       }
     }
     stop_all_if(comm, problem);  // if they could not be moved
-    comm.broadcast(net.params());
+    comm.broadcast(model.net.params());
   }
-  require(comm.agree(hash_floats(net.params())), "rank ", comm.rank(),
+  require(comm.agree(hash_floats(model.net.params())), "rank ", comm.rank(),
           ": initial weights differ between ranks after broadcast/resume");
+}
 
-  if (leader) {
-    std::string model;
-    for (std::size_t w : config.widths()) model += (model.empty() ? "" : "-") + std::to_string(w);
-    log << "dpmnist-train: " << comm.size() << " rank(s), data " << args.data_path << " ("
-        << data.train_count << " train / " << config.validation_size << " validation / "
-        << data.info.test_count << " test, split " << data.info.split << "), loaded in "
-        << format_seconds(seconds_since(load_start)) << "\n"
-        << "  model " << model << " (" << net.params().size() << " parameters), Adam lr "
-        << config.learning_rate(comm.size()) << " (" << config.lr_scaling
-        << " scaling), global batch " << global_batch << " (" << local_batch << " on rank 0), "
-        << steps << " steps/epoch, epochs " << start.epoch + 1 << ".." << config.epochs << "\n"
-        << "  gradients: " << gradient_sync_name(adam.sync()) << ", first layer "
-        << (config.sparse_input_max_density > 0
-                ? "sparse-input kernels (dense sgemm above " +
-                      std::to_string(static_cast<int>(config.sparse_input_max_density * 100)) +
-                      "% nonzero)"
-                : std::string("dense sgemm"))
-        << (adam.takes_factors() ? ", its weight gradient summed from factors x^T dy"
-            : auto_density > 0 && adam.sync() == GradientSync::kShm && comm.size() > 1
-                ? ", its weight gradient summed whole (factors would read more from node peers)"
-                : "")
-        << "\n"
-        << "  runtime: " << runtime_description() << "\n";
-    if (parse_gradient_sync(config.gradient_sync) != adam.sync()) {
-      log << "note: train.gradient_sync = " << config.gradient_sync
-          << " needs the same number of ranks on every node; they differ, so "
-          << gradient_sync_name(adam.sync()) << " runs instead\n";
+void print_banner(const Comm& comm, const TrainArgs& args, const RunStart& run,
+                  const TrainingModel& model, std::ostream& log) {
+  const TrainConfig& config = args.config;
+  std::string widths;
+  for (std::size_t w : config.widths()) widths += (widths.empty() ? "" : "-") + std::to_string(w);
+  log << "dpmnist-train: " << comm.size() << " rank(s), data " << args.data_path << " ("
+      << run.data.train_count << " train / " << config.validation_size << " validation / "
+      << run.data.info.test_count << " test, split " << run.data.info.split << "), loaded in "
+      << format_seconds(run.load_seconds) << "\n"
+      << "  model " << widths << " (" << model.net.params().size() << " parameters), Adam lr "
+      << config.learning_rate(comm.size()) << " (" << config.lr_scaling
+      << " scaling), global batch " << run.global_batch << " (" << run.local_batch
+      << " on rank 0), " << run.steps << " steps/epoch, epochs " << run.checkpoint.epoch + 1
+      << ".." << config.epochs << "\n"
+      << "  " << model.describe_gradients() << "\n"
+      << "  runtime: " << runtime_description() << "\n"
+      << model.fallback_note() << std::flush;
+}
+
+// Where and when a run's checkpoints are written: every checkpoint_every
+// epochs and after the last, at a stop, and best.h5 on a new best validation
+// accuracy. Capturing is collective (sharded Adam moments are gathered), so
+// every rank calls these alike; rank 0 writes.
+class RunCheckpoints {
+ public:
+  RunCheckpoints(const Comm& comm, const TrainArgs& args, const TrainingModel& model,
+                 const RunStart& run)
+      : comm_(comm), args_(args), model_(model), config_text_(run.config_text) {
+    for (const EpochMetrics& m : run.checkpoint.history) {
+      if (args.config.validation_size > 0) best_val_acc_ = std::max(best_val_acc_, m.val_acc);
     }
-    log << std::flush;
   }
 
-  RowTrace trace(comm.rank());
-  std::vector<float> x(net.max_batch() * kImagePixels);
-  std::vector<std::uint8_t> labels(net.max_batch());
-  const std::int64_t nan_step = fault_setting("NAN_AT_STEP");
-  // As if a stop signal reached every rank during this global step.
-  const std::int64_t stop_step = fault_setting("STOP_AT_STEP");
-  std::int64_t global_step = start.global_step;
-  float current_lr = config.learning_rate_at(comm.size(), static_cast<double>(start.epoch));
-  // The best validation accuracy so far (resumed runs take it from their history).
-  double best_val_acc = -1;
-  for (const EpochMetrics& m : start.history) {
-    if (config.validation_size > 0) best_val_acc = std::max(best_val_acc, m.val_acc);
+  // After a completed epoch whose row ends history.
+  void after_epoch(const std::vector<EpochMetrics>& history, std::int64_t global_step) {
+    const EpochMetrics& m = history.back();
+    const auto epochs = static_cast<std::size_t>(m.epoch);
+    if (epochs % args_.config.checkpoint_every == 0 || epochs == args_.config.epochs) {
+      write(capture(m.epoch, 0, {}, {}, history, global_step));
+    }
+    // Model selection on the validation digits only, never the test set.
+    if (args_.config.validation_size > 0 && m.val_acc > best_val_acc_) {
+      best_val_acc_ = m.val_acc;
+      const Checkpoint best = capture(m.epoch, 0, {}, {}, history, global_step);
+      if (comm_.rank() == 0) save_checkpoint(args_.out_dir + "/best.h5", best);
+    }
   }
 
-  // Called by every rank (gathering sharded moments is collective); only rank
-  // 0's copy is filled. The finiteness check keeps a diverged model from ever
-  // replacing the last good checkpoint, and fails on every rank alike.
-  auto capture = [&](std::int64_t epochs_done, std::int64_t step_in_epoch,
-                     const std::array<double, 3>& epoch_sums,
-                     std::vector<std::uint8_t> trained) {
-    require(std::ranges::all_of(net.params(), [](float w) { return std::isfinite(w); }),
+  // At a stop after step `steps_taken` of epoch `epochs_done` + 1, with all
+  // ranks' sums and the rows trained so far. Returns the file (rank 0).
+  std::string at_stop(std::int64_t epochs_done, std::size_t steps_taken, const EpochSums& sums,
+                      std::vector<std::uint8_t> trained, const std::vector<EpochMetrics>& history,
+                      std::int64_t global_step) {
+    return write(capture(epochs_done, static_cast<std::int64_t>(steps_taken), sums,
+                         std::move(trained), history, global_step));
+  }
+
+ private:
+  // The finiteness check keeps a diverged model from ever replacing the last
+  // good checkpoint, and fails on every rank alike. Only rank 0's is filled.
+  Checkpoint capture(std::int64_t epochs_done, std::int64_t step_in_epoch, const EpochSums& sums,
+                     std::vector<std::uint8_t> trained, const std::vector<EpochMetrics>& history,
+                     std::int64_t global_step) const {
+    const std::span<const float> params = model_.net.params();
+    require(std::ranges::all_of(params, [](float w) { return std::isfinite(w); }),
             "weights are not finite after global step ", global_step,
             "; not writing a checkpoint (the last one stays as it was)");
     Checkpoint c;
-    adam.full_moments(c.adam_m, c.adam_v);
-    if (!leader) return c;
-    c.widths = net.widths();
-    c.params.assign(net.params().begin(), net.params().end());
-    c.adam_step = adam.step_count();
+    model_.adam.full_moments(c.adam_m, c.adam_v);
+    if (comm_.rank() != 0) return c;
+    c.widths = model_.net.widths();
+    c.params.assign(params.begin(), params.end());
+    c.adam_step = model_.adam.step_count();
     c.epoch = epochs_done;
     c.step_in_epoch = step_in_epoch;
-    c.epoch_sums = epoch_sums;
+    c.epoch_sums = sums.as_array();
     c.trained = std::move(trained);
     c.global_step = global_step;
-    c.world_size = comm.size();
-    c.seed = static_cast<std::int64_t>(config.seed);
-    c.config_text = config_text;
-    c.history = result.history;
+    c.world_size = comm_.size();
+    c.seed = static_cast<std::int64_t>(args_.config.seed);
+    c.config_text = config_text_;
+    c.history = history;
     return c;
-  };
-  auto write_checkpoint = [&](std::int64_t epochs_done, std::int64_t step_in_epoch,
-                              const std::array<double, 3>& epoch_sums,
-                              std::vector<std::uint8_t> trained) -> std::string {
-    const Checkpoint c = capture(epochs_done, step_in_epoch, epoch_sums, std::move(trained));
-    if (!leader) return {};
-    const std::int64_t crash_epoch = fault_setting("CRASH_IN_CHECKPOINT");
-    return save_run_checkpoint(args.out_dir, c, config.keep_checkpoints, [&] {
-      if (crash_epoch == epochs_done && step_in_epoch == 0) std::raise(SIGKILL);
-    });
-  };
+  }
 
-  for (auto epoch = static_cast<std::size_t>(start.epoch); epoch < config.epochs; ++epoch) {
-    // The order depends only on (seed, epoch, rank) and the digits a resumed
-    // epoch had trained: on the same ranks, exactly the uninterrupted batches;
-    // on others, each digit not yet seen, once.
-    const bool resumed_epoch = static_cast<std::int64_t>(epoch) == start.epoch;
-    const std::span<const std::uint8_t> trained_before =
-        resumed_epoch ? std::span<const std::uint8_t>(start.trained) : std::span<const std::uint8_t>();
-    const EpochPlan plan = plan_epoch(data.train_count, global_batch, comm.rank(), comm.size(),
-                                      config.seed, epoch, trained_before);
-    const std::size_t first_step =
-        resumed_epoch ? static_cast<std::size_t>(start.step_in_epoch) : 0;
-    const std::size_t epoch_steps = first_step + plan.steps;
-    // loss sum, correct, samples; and each training row's visits this epoch.
-    // Rank 0 carries the part of a resumed epoch that ran before the stop.
-    std::array<double, 3> sums{};
-    std::vector<std::int64_t> visits(data.train_count, 0);
-    if (resumed_epoch && leader) {
-      sums = start.epoch_sums;
-      std::ranges::copy(start.trained, visits.begin());
+  std::string write(const Checkpoint& c) const {
+    if (comm_.rank() != 0) return {};
+    const std::int64_t crash_epoch = fault_setting("CRASH_IN_CHECKPOINT");
+    return save_run_checkpoint(args_.out_dir, c, args_.config.keep_checkpoints, [&] {
+      if (crash_epoch == c.epoch && c.step_in_epoch == 0) std::raise(SIGKILL);
+    });
+  }
+
+  const Comm& comm_;
+  const TrainArgs& args_;
+  const TrainingModel& model_;
+  std::string config_text_;
+  double best_val_acc_ = -1;  // the best validation accuracy so far, resumed history included
+};
+
+// The state a run carries from step to step.
+struct StepState {
+  std::int64_t global_step = 0;
+  std::vector<float> x;               // [max batch, 784]
+  std::vector<std::uint8_t> labels;   // [max batch]
+  RowTrace trace;
+  std::int64_t nan_step = fault_setting("NAN_AT_STEP");
+  // As if a stop signal reached every rank during this global step.
+  std::int64_t stop_step = fault_setting("STOP_AT_STEP");
+};
+
+// One epoch's steps on this rank, from the plan: the rows not yet trained
+// this epoch (all of them, unless it is the epoch a resume lands in).
+EpochRun train_epoch(const Comm& comm, const TrainConfig& config, TrainingModel& model,
+                     const RunStart& run, std::size_t epoch, StepState& state, std::ostream& log) {
+  const bool leader = comm.rank() == 0;
+  const Checkpoint& start = run.checkpoint;
+  // The order depends only on (seed, epoch, rank) and the digits a resumed
+  // epoch had trained: on the same ranks, exactly the uninterrupted batches;
+  // on others, each digit not yet seen, once.
+  const bool resumed = static_cast<std::int64_t>(epoch) == start.epoch;
+  const EpochPlan plan =
+      plan_epoch(run.data.train_count, run.global_batch, comm.rank(), comm.size(), config.seed,
+                 epoch, resumed ? std::span<const std::uint8_t>(start.trained) : std::span<const std::uint8_t>());
+  const std::size_t first_step = resumed ? static_cast<std::size_t>(start.step_in_epoch) : 0;
+  EpochRun out;
+  out.steps = first_step + plan.steps;
+  out.visits.assign(run.data.train_count, 0);
+  for (std::size_t left : plan.left) out.samples += left;
+  if (resumed && leader) {
+    out.sums = EpochSums::of(start.epoch_sums);
+    std::ranges::copy(start.trained, out.visits.begin());
+  }
+  const auto epoch_start = Clock::now();
+  auto last_progress = epoch_start;
+  for (std::size_t k = 0; k < plan.steps; ++k) {
+    const std::size_t step = first_step + k;
+    const auto data_start = Clock::now();
+    const std::span<const std::uint32_t> rows = plan.rows_at(k);
+    for (std::uint32_t row : rows) ++out.visits[plan.shard.begin + row];
+    state.trace.record(epoch, state.global_step, plan.shard.begin, rows);
+    // Per-step seeds from (seed, global step, rank): a resumed run draws the
+    // same augmentations and dropout masks.
+    const std::uint64_t step_seed =
+        derive_seed({config.seed, static_cast<std::uint64_t>(state.global_step),
+                     static_cast<std::uint64_t>(comm.rank())});
+    if (config.augment.enabled()) {
+      Rng augment_rng(derive_seed({step_seed, 0xA6}));
+      gather_batch_augmented(run.data.train, rows, state.x, state.labels, config.augment,
+                             augment_rng);
+    } else {
+      gather_batch(run.data.train, rows, state.x, state.labels);
     }
-    StepSeconds seconds;
-    const auto epoch_start = Clock::now();
-    auto last_progress = epoch_start;
-    std::size_t stopped_after = 0;
-    for (std::size_t k = 0; k < plan.steps; ++k) {
-      const std::size_t step = first_step + k;
-      const auto data_start = Clock::now();
-      const std::span<const std::uint32_t> rows = plan.rows_at(k);
-      const std::size_t B = rows.size();
-      for (std::uint32_t row : rows) ++visits[plan.shard.begin + row];
-      trace.record(epoch, global_step, plan.shard.begin, rows);
-      // Per-step seeds from (seed, global step, rank): a resumed run draws the
-      // same augmentations and dropout masks.
-      const std::uint64_t step_seed =
-          derive_seed({config.seed, static_cast<std::uint64_t>(global_step),
-                       static_cast<std::uint64_t>(comm.rank())});
-      if (config.augment.enabled()) {
-        Rng augment_rng(derive_seed({step_seed, 0xA6}));
-        gather_batch_augmented(data.train, rows, x, labels, config.augment, augment_rng);
-      } else {
-        gather_batch(data.train, rows, x, labels);
-      }
-      if (global_step == nan_step && leader && B > 0)
-        x[0] = std::numeric_limits<float>::quiet_NaN();
-      seconds.data += seconds_since(data_start);
-      const std::size_t global_B = plan.global_batch_at(k);
-      current_lr = config.learning_rate_at(
-          comm.size(), static_cast<double>(epoch) +
-                           static_cast<double>(step) / static_cast<double>(epoch_steps));
-      adam.set_learning_rate(current_lr);
-      step_options.stop_requested = stop_signal_received() != 0 || global_step == stop_step;
-      step_options.dropout_seed = derive_seed({step_seed, 0xD0});
-      const StepResult r =
-          data_parallel_step(net, adam, x, labels, B, global_B, step_options, seconds);
-      sums[0] += r.loss.loss;
-      sums[1] += static_cast<double>(r.loss.correct);
-      sums[2] += static_cast<double>(B);
-      ++global_step;
-      if (r.stop) {
-        stopped_after = step + 1;
-        break;
-      }
-      if (leader && config.progress_seconds > 0 &&
-          seconds_since(last_progress) >= config.progress_seconds) {
-        last_progress = Clock::now();
-        log << "  epoch " << epoch + 1 << "/" << config.epochs << "  step " << step + 1 << "/"
-            << epoch_steps << "  rank-0 loss " << (sums[2] > 0 ? sums[0] / sums[2] : 0.0) << "  "
-            << format_seconds(seconds_since(epoch_start)) << "\n"
-            << std::flush;
-      }
+    if (state.global_step == state.nan_step && leader && !rows.empty())
+      state.x[0] = std::numeric_limits<float>::quiet_NaN();
+    out.seconds.data += seconds_since(data_start);
+    out.learning_rate = config.learning_rate_at(
+        comm.size(), static_cast<double>(epoch) +
+                         static_cast<double>(step) / static_cast<double>(out.steps));
+    model.adam.set_learning_rate(out.learning_rate);
+    StepOptions options = model.step_options;
+    options.stop_requested =
+        stop_signal_received() != 0 || state.global_step == state.stop_step;
+    options.dropout_seed = derive_seed({step_seed, 0xD0});
+    const StepResult r = data_parallel_step(model.net, model.adam, state.x, state.labels,
+                                            rows.size(), plan.global_batch_at(k), options,
+                                            out.seconds);
+    out.sums.loss += r.loss.loss;
+    out.sums.correct += static_cast<double>(r.loss.correct);
+    out.sums.samples += static_cast<double>(rows.size());
+    ++state.global_step;
+    if (r.stop) {
+      out.stopped_after = step + 1;
+      break;
     }
-    if (stopped_after > 0) {
-      // Every rank saw the stop at the same step, so this sum is collective-safe.
+    if (leader && config.progress_seconds > 0 &&
+        seconds_since(last_progress) >= config.progress_seconds) {
+      last_progress = Clock::now();
+      log << "  epoch " << epoch + 1 << "/" << config.epochs << "  step " << step + 1 << "/"
+          << out.steps << "  rank-0 loss "
+          << (out.sums.samples > 0 ? out.sums.loss / out.sums.samples : 0.0) << "  "
+          << format_seconds(seconds_since(epoch_start)) << "\n"
+          << std::flush;
+    }
+  }
+  out.train_seconds = seconds_since(epoch_start);
+  return out;
+}
+
+// This rank's seconds per phase (kPhaseNames order), then the epoch's training time.
+constexpr std::size_t kTrainColumn = kNumPhases;
+using TimingRow = std::array<double, kNumPhases + 1>;
+
+// After an epoch's steps, collectively: evaluation, the sums over ranks, the
+// check that every digit was trained once and the weights agree, and the
+// epoch's metrics row (rank 0 prints it).
+EpochMetrics finish_epoch(const Comm& comm, const TrainConfig& config, TrainingModel& model,
+                          const RunStart& run, std::size_t epoch, EpochRun& trained,
+                          StepState& state, std::ostream& log) {
+  const auto eval_start = Clock::now();
+  EvalSums test = evaluate_digits(model.net, run.data.test, state.x, state.labels);
+  EvalSums validation = evaluate_digits(model.net, run.data.validation, state.x, state.labels);
+  const double eval_seconds = seconds_since(eval_start);
+
+  // One sum for the statistics, one allgather for every rank's timings.
+  std::vector<double> totals(test.values.begin(), test.values.end());
+  totals.insert(totals.end(), validation.values.begin(), validation.values.end());
+  const std::array<double, 3> mine = trained.sums.as_array();
+  totals.insert(totals.end(), mine.begin(), mine.end());
+  comm.allreduce_sum(totals);
+  std::copy_n(totals.begin(), EvalSums::kSize, test.values.begin());
+  std::copy_n(totals.begin() + EvalSums::kSize, EvalSums::kSize, validation.values.begin());
+  const EpochSums sums =
+      EpochSums::of({totals[2 * EvalSums::kSize], totals[2 * EvalSums::kSize + 1],
+                     totals[2 * EvalSums::kSize + 2]});
+  const StepSeconds& s = trained.seconds;
+  const TimingRow row = {s.data, s.forward, s.backward, s.comm, s.optimizer, eval_seconds,
+                         trained.train_seconds};
+  std::vector<double> every_rank(row.size() * static_cast<std::size_t>(comm.size()));
+  comm.allgather(row, every_rank);
+  const auto over_ranks = [&](auto value_of_row) {
+    std::vector<double> values;
+    for (int r = 0; r < comm.size(); ++r) {
+      TimingRow t;
+      std::copy_n(every_rank.begin() + static_cast<std::ptrdiff_t>(r * row.size()), row.size(),
+                  t.begin());
+      values.push_back(value_of_row(t));
+    }
+    return spread_of(values);
+  };
+  require(comm.agree(hash_floats(model.net.params())), "rank ", comm.rank(), " on ", comm.host(),
+          ": weights differ between ranks after epoch ", epoch + 1,
+          " (non-deterministic BLAS or a corrupted allreduce); stopping");
+  comm.allreduce_sum(trained.visits);
+  require_each_row_once(trained.visits, epoch);
+
+  EpochMetrics m;
+  m.epoch = static_cast<std::int64_t>(epoch + 1);
+  m.train_loss = sums.loss / sums.samples;
+  m.train_acc = sums.correct / sums.samples;
+  m.test_loss = test.mean_loss();
+  m.test_acc = test.accuracy();
+  const bool validating = config.validation_size > 0;
+  m.val_loss = validating ? validation.mean_loss() : std::numeric_limits<double>::quiet_NaN();
+  m.val_acc = validating ? validation.accuracy() : std::numeric_limits<double>::quiet_NaN();
+  m.global_batch = static_cast<std::int64_t>(run.global_batch);
+  m.steps_per_epoch = static_cast<std::int64_t>(run.steps);
+  for (std::size_t p = 0; p < kNumPhases; ++p) {
+    m.phases[p] = over_ranks([p](const TimingRow& t) { return t[p]; });
+  }
+  m.epoch_seconds = over_ranks([](const TimingRow& t) { return t[kTrainColumn]; }).max;
+  m.data_seconds = m.phases[kDataPhase].max;
+  m.compute_seconds = over_ranks([](const TimingRow& t) {
+                        return t[kForwardPhase] + t[kBackwardPhase] + t[kOptimizerPhase];
+                      }).max;
+  m.comm_seconds = m.phases[kCommPhase].max;
+  m.eval_seconds = m.phases[kEvalPhase].max;
+  m.samples_per_second = static_cast<double>(trained.samples) / m.epoch_seconds;
+  m.learning_rate = trained.learning_rate;
+  m.world_size = comm.size();
+  require(std::isfinite(m.train_loss) && std::isfinite(m.test_loss), "epoch ", epoch + 1,
+          ": loss is not finite (train ", m.train_loss, ", test ", m.test_loss,
+          "); lower optimizer.learning_rate. The last checkpoint was not overwritten.");
+  if (comm.rank() == 0) print_epoch_line(m, config, log);
+  return m;
+}
+
+}  // namespace
+
+TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& log) {
+  const TrainConfig& config = args.config;
+  RunStart run = begin_run(comm, args);
+  const int ranks_per_node = ranks_per_node_override();
+  require(comm.agree(static_cast<std::uint64_t>(ranks_per_node)), "rank ", comm.rank(),
+          ": DPMNIST_RANKS_PER_NODE differs between ranks (this rank: ", ranks_per_node, ")");
+  TrainingModel model(comm, config, run.global_batch,
+                      std::max({run.local_batch, config.eval_batch, std::size_t{1}}),
+                      ranks_per_node);
+  require(comm.agree(model.net.params().size()), "rank ", comm.rank(),
+          ": the ranks built networks of different sizes (", model.net.params().size(),
+          " parameters)");
+  resume_or_init(comm, args, run, model, log);
+  if (comm.rank() == 0) print_banner(comm, args, run, model, log);
+
+  TrainResult result;
+  result.history = run.checkpoint.history;
+  RunCheckpoints checkpoints(comm, args, model, run);
+  StepState state{run.checkpoint.global_step,
+                  std::vector<float>(model.net.max_batch() * kImagePixels),
+                  std::vector<std::uint8_t>(model.net.max_batch()), RowTrace(comm.rank())};
+  for (auto epoch = static_cast<std::size_t>(run.checkpoint.epoch); epoch < config.epochs;
+       ++epoch) {
+    EpochRun trained = train_epoch(comm, config, model, run, epoch, state, log);
+    if (trained.stopped_after > 0) {
+      // Every rank saw the stop at the same step, so these sums are collective-safe.
+      std::array<double, 3> sums = trained.sums.as_array();
       comm.allreduce_sum(sums);
-      comm.allreduce_sum(visits);
-      const std::string path =
-          write_checkpoint(static_cast<std::int64_t>(epoch), static_cast<std::int64_t>(stopped_after),
-                           sums, trained_rows(visits, epoch));
-      if (leader) {
-        log << "stopped by a signal at epoch " << epoch + 1 << " step " << stopped_after << "/"
-            << epoch_steps << "; wrote " << path << "; continue with --resume auto\n"
+      comm.allreduce_sum(trained.visits);
+      const std::string path = checkpoints.at_stop(
+          static_cast<std::int64_t>(epoch), trained.stopped_after, EpochSums::of(sums),
+          trained_rows(trained.visits, epoch), result.history, state.global_step);
+      if (comm.rank() == 0) {
+        log << "stopped by a signal at epoch " << epoch + 1 << " step " << trained.stopped_after
+            << "/" << trained.steps << "; wrote " << path << "; continue with --resume auto\n"
             << std::flush;
       }
       result.stopped = true;
-      result.params.assign(net.params().begin(), net.params().end());
-      return result;
+      break;
     }
-    const double train_seconds = seconds_since(epoch_start);
-
-    const auto eval_start = Clock::now();
-    EvalSums test = evaluate_digits(net, data.test, x, labels);
-    EvalSums validation = evaluate_digits(net, data.validation, x, labels);
-    const double eval_seconds = seconds_since(eval_start);
-
-    // One sum for the statistics, one allgather for every rank's timings.
-    std::vector<double> totals(test.values.begin(), test.values.end());
-    totals.insert(totals.end(), validation.values.begin(), validation.values.end());
-    totals.insert(totals.end(), sums.begin(), sums.end());
-    comm.allreduce_sum(totals);
-    std::copy_n(totals.begin(), EvalSums::kSize, test.values.begin());
-    std::copy_n(totals.begin() + EvalSums::kSize, EvalSums::kSize, validation.values.begin());
-    const double* train_sums = totals.data() + 2 * EvalSums::kSize;
-    const std::array<double, kNumPhases + 1> mine = {
-        seconds.data,      seconds.forward, seconds.backward, seconds.comm,
-        seconds.optimizer, eval_seconds,    train_seconds};
-    std::vector<double> every_rank(mine.size() * static_cast<std::size_t>(comm.size()));
-    comm.allgather(mine, every_rank);
-    // column c of every_rank over ranks
-    auto over_ranks = [&](auto value_of_rank) {
-      std::vector<double> values;
-      for (int r = 0; r < comm.size(); ++r)
-        values.push_back(value_of_rank(&every_rank[r * mine.size()]));
-      return spread_of(values);
-    };
-    require(comm.agree(hash_floats(net.params())), "rank ", comm.rank(), " on ", comm.host(),
-            ": weights differ between ranks after epoch ", epoch + 1,
-            " (non-deterministic BLAS or a corrupted allreduce); stopping");
-    const double train_count = train_sums[2];
-    comm.allreduce_sum(visits);
-    require_each_row_once(visits, epoch);
-
-    EpochMetrics m;
-    m.epoch = static_cast<std::int64_t>(epoch + 1);
-    m.train_loss = train_sums[0] / train_count;
-    m.train_acc = train_sums[1] / train_count;
-    m.test_loss = test.mean_loss();
-    m.test_acc = test.accuracy();
-    const bool validating = config.validation_size > 0;
-    m.val_loss = validating ? validation.mean_loss() : std::numeric_limits<double>::quiet_NaN();
-    m.val_acc = validating ? validation.accuracy() : std::numeric_limits<double>::quiet_NaN();
-    m.global_batch = static_cast<std::int64_t>(global_batch);
-    m.steps_per_epoch = static_cast<std::int64_t>(steps);
-    for (std::size_t p = 0; p < kNumPhases; ++p) {
-      m.phases[p] = over_ranks([p](const double* t) { return t[p]; });
-    }
-    m.epoch_seconds = over_ranks([](const double* t) { return t[kNumPhases]; }).max;
-    m.data_seconds = m.phases[0].max;
-    m.compute_seconds = over_ranks([](const double* t) { return t[1] + t[2] + t[4]; }).max;
-    m.comm_seconds = m.phases[3].max;
-    m.eval_seconds = m.phases[5].max;
-    m.samples_per_second =
-        static_cast<double>(std::accumulate(plan.left.begin(), plan.left.end(), std::size_t{0})) /
-        m.epoch_seconds;
-    m.learning_rate = current_lr;
-    m.world_size = comm.size();
-    require(std::isfinite(m.train_loss) && std::isfinite(m.test_loss), "epoch ", epoch + 1,
-            ": loss is not finite (train ", m.train_loss, ", test ", m.test_loss,
-            "); lower optimizer.learning_rate. The last checkpoint was not overwritten.");
-    result.history.push_back(m);
-
-    if (leader) {
-      char line[320];
-      char val[64] = "";
-      if (validating) std::snprintf(val, sizeof(val), " | val acc %.4f", m.val_acc);
-      std::snprintf(line, sizeof(line),
-                    "epoch %lld/%zu  train loss %.4f acc %.4f%s | test loss %.4f acc %.4f | "
-                    "%.2f s (compute %.2f, comm %.2f, data %.2f) eval %.2f s, %.0f samples/s\n",
-                    static_cast<long long>(m.epoch), config.epochs, m.train_loss, m.train_acc, val,
-                    m.test_loss, m.test_acc, m.epoch_seconds, m.compute_seconds, m.comm_seconds,
-                    m.data_seconds, m.eval_seconds, m.samples_per_second);
-      log << line << std::flush;
-      write_metrics_csv(args.out_dir + "/metrics.csv", result.history);
-    }
-    if ((epoch + 1) % config.checkpoint_every == 0 || epoch + 1 == config.epochs) {
-      write_checkpoint(m.epoch, 0, {}, {});
-    }
-    // Model selection on the validation digits only, never the test set.
-    if (validating && m.val_acc > best_val_acc) {
-      best_val_acc = m.val_acc;
-      const Checkpoint best = capture(m.epoch, 0, {}, {});
-      if (leader) save_checkpoint(args.out_dir + "/best.h5", best);
-    }
+    result.history.push_back(
+        finish_epoch(comm, config, model, run, epoch, trained, state, log));
+    if (comm.rank() == 0) write_metrics_csv(args.out_dir + "/metrics.csv", result.history);
+    checkpoints.after_epoch(result.history, state.global_step);
   }
-  if (leader && result.history.size() > static_cast<std::size_t>(start.epoch)) {
+  const auto first = static_cast<std::size_t>(run.checkpoint.epoch);
+  if (comm.rank() == 0 && !result.stopped && result.history.size() > first) {
     // Epoch 1 pays for first touches of memory and BLAS buffers: leave it out when there are more.
-    const auto first = static_cast<std::size_t>(start.epoch);
     print_phase_summary(result.history, result.history.size() - first > 1 ? first + 1 : first, log);
   }
-  result.params.assign(net.params().begin(), net.params().end());
+  result.params.assign(model.net.params().begin(), model.net.params().end());
   return result;
 }
 

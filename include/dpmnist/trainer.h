@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <ostream>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "dpmnist/comm.h"
@@ -48,6 +49,30 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
                               std::span<const std::uint8_t> labels, std::size_t batch,
                               std::size_t global_batch, const StepOptions& options,
                               StepSeconds& seconds);
+
+// The network and its optimizer as dpmnist-train wires them: dropout and the
+// sparse first layer, the gradient sum (train.gradient_sync, with its
+// fallback), the first kernel's gradient as factors where they pay, and the
+// step options. The tests build theirs here too.
+struct TrainingModel {
+  // max_batch: the largest batch forward will see (training or evaluation).
+  TrainingModel(const Comm& comm, const TrainConfig& config, std::size_t global_batch,
+                std::size_t max_batch, int ranks_per_node);
+  // "gradients: shm, first layer ...": how the sum runs, for the banner.
+  std::string describe_gradients() const;
+  // Why the sum that runs is not the one asked for ("" when it is).
+  std::string fallback_note() const;
+
+  Network net;
+  DistributedAdam adam;
+  StepOptions step_options;  // overlap, label smoothing, max norm (per-step fields unset)
+
+ private:
+  std::string requested_sync_;
+  bool auto_factors_ = false;
+  float sparse_density_ = 0;
+  int world_size_ = 1;
+};
 
 struct TrainResult {
   std::vector<EpochMetrics> history;  // every epoch, resumed ones included
