@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "dpmnist/error.h"
+#include "dpmnist/hash.h"
 #include "dpmnist/hdf5_file.h"
 #include "dpmnist/network.h"
 
@@ -33,11 +34,10 @@ std::uint64_t content_hash(const Checkpoint& c) {
   for (std::span<const float> part :
        {std::span<const float>(c.adam_m), std::span<const float>(c.adam_v),
         std::span<const float>(scalars)}) {
-    hash = hash * 0x100000001b3ULL ^ hash_floats(part);
+    hash = hash * kFnvPrime ^ hash_floats(part);  // one hash per buffer, chained
   }
-  for (char ch : c.config_text) hash = (hash ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;
-  for (std::uint8_t t : c.trained) hash = (hash ^ t) * 0x100000001b3ULL;
-  return hash;
+  hash = fnv1a(c.config_text, hash);
+  return fnv1a(c.trained, hash);
 }
 
 void fsync_path(const std::string& path, int flags) {

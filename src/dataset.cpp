@@ -4,6 +4,7 @@
 #include <system_error>
 
 #include "dpmnist/error.h"
+#include "dpmnist/hash.h"
 #include "dpmnist/sha256.h"
 
 namespace dpmnist {
@@ -56,16 +57,6 @@ void write_rows(H5File& file, const SplitRows& rows, const std::string& group) {
                            {n, kImageSide, kImageSide});
   file.write<std::uint8_t>("/" + group + "/labels", rows.digits.labels, {n});
   file.write<std::int32_t>("/" + group + "/source_index", rows.source_index, {n});
-}
-
-// FNV-1a, 64-bit: enough to tell two ranks' files apart, not a security hash.
-std::uint64_t fnv1a(const std::string& text) {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 0x100000001b3ULL;
-  }
-  return hash;
 }
 
 std::size_t check_group(const H5File& file, const std::string& group) {

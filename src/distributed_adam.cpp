@@ -4,16 +4,9 @@
 #include <chrono>
 
 #include "dpmnist/error.h"
+#include "dpmnist/stopwatch.h"
 
 namespace dpmnist {
-namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-}  // namespace
 
 GradientSync parse_gradient_sync(const std::string& name) {
   if (name == "allreduce") return GradientSync::kAllreduce;
@@ -96,7 +89,7 @@ bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_c
                           : "gradient factors given, but this optimizer sums whole gradients");
   if (sync_ == GradientSync::kShm) return step_shm(params, grads_and_control, seconds, factors);
   std::span<float> grads = grads_and_control.first(param_count_);
-  auto start = Clock::now();
+  Stopwatch start;
   if (sync_ == GradientSync::kAllreduce) {
     if (pending_.empty()) {
       // Every rank joins, even with an empty batch: no rank waits alone.
@@ -105,24 +98,24 @@ bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_c
       MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE);
       pending_.clear();
     }
-    seconds.comm += seconds_since(start);
-    start = Clock::now();
+    seconds.comm += start.seconds();
+    start.restart();
     adam_.step(params, grads);
-    seconds.optimizer += seconds_since(start);
+    seconds.optimizer += start.seconds();
     return grads_and_control.back() > 0.0f;
   }
   // The control word travels on its own, overlapped with the gradient traffic.
   float control = grads_and_control.back();
   MPI_Request request = comm_.iallreduce_sum(std::span<float>(&control, 1));
   comm_.reduce_scatter_sum(grads, reduced_, counts_);
-  seconds.comm += seconds_since(start);
-  start = Clock::now();
+  seconds.comm += start.seconds();
+  start.restart();
   adam_.step(params.subspan(slice_.begin, slice_.size()), reduced_);
-  seconds.optimizer += seconds_since(start);
-  start = Clock::now();
+  seconds.optimizer += start.seconds();
+  start.restart();
   comm_.allgather_in_place(params, counts_, displs_);
   Comm::wait(request);
-  seconds.comm += seconds_since(start);
+  seconds.comm += start.seconds();
   return control > 0.0f;
 }
 
@@ -132,7 +125,7 @@ bool DistributedAdam::step_shm(std::span<float> params, std::span<float> grads_a
           "DistributedAdam (shm): the network's gradients are not in gradient_buffer(); ",
           "call Network::bind_gradients(optimizer.gradient_buffer()) first");
   const bool alone = shm_->node().size() == 1 && shm_->cross().size() == 1;
-  auto start = Clock::now();
+  Stopwatch start;
   // The slice's summed gradient, then the summed control word; a rank alone
   // has them already.
   std::span<const float> summed = grads_and_control;
@@ -143,17 +136,17 @@ bool DistributedAdam::step_shm(std::span<float> params, std::span<float> grads_a
     summed = reduced_;
   }
   seconds.gradient += formed;
-  seconds.comm += seconds_since(start) - formed;
+  seconds.comm += start.seconds() - formed;
 
-  start = Clock::now();
+  start.restart();
   const std::size_t n = slice_.size();
   adam_.step(params.subspan(slice_.begin, n), summed.first(n));
-  seconds.optimizer += seconds_since(start);
+  seconds.optimizer += start.seconds();
   const bool stop = summed[n] > 0.0f;
   if (shm_->node().size() > 1) {
-    start = Clock::now();
+    start.restart();
     shm_->allgather(params);
-    seconds.comm += seconds_since(start);
+    seconds.comm += start.seconds();
   }
   return stop;
 }

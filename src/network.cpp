@@ -244,13 +244,4 @@ void Network::backward(std::span<const float> x, std::span<const float> dlogits,
   }
 }
 
-std::uint64_t hash_floats(std::span<const float> values) {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;
-  const auto* bytes = reinterpret_cast<const unsigned char*>(values.data());
-  for (std::size_t i = 0; i < values.size_bytes(); ++i) {
-    hash = (hash ^ bytes[i]) * 0x100000001b3ULL;
-  }
-  return hash;
-}
-
 }  // namespace dpmnist

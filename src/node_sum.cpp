@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "dpmnist/error.h"
+#include "dpmnist/stopwatch.h"
 
 namespace dpmnist {
 namespace {
@@ -149,7 +150,7 @@ double NodeSum::reduce(std::span<float> sum) {
   if (has_factors()) {
     const Range formed = formed_[static_cast<std::size_t>(node_.rank())];
     if (formed.size() > 0) {
-      const auto start = std::chrono::steady_clock::now();
+      const Stopwatch start;
       const std::size_t B_max = factors_.max_batch;
       for (int q = 0; q < ranks; ++q) {
         const std::uint32_t* words = columns_.of(q).data();
@@ -163,8 +164,7 @@ double NodeSum::reduce(std::span<float> sum) {
       // By owner, formed is the slice's factored part: straight into sum.
       float* into = formed_by_owner_ ? out : formed_rows_.mine().data();
       sparse_factor_grad(parts_, R, W, formed.begin, formed.end, {into, formed.size()});
-      factor_seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      factor_seconds = start.seconds();
     }
     const std::size_t end = std::max(i, std::min(mine.end, factored));
     if (!formed_by_owner_) {

@@ -1,3 +1,4 @@
+#include "dpmnist/hash.h"
 #include "dpmnist/pool.h"
 
 #include <algorithm>
@@ -28,12 +29,7 @@ void append_pair(Pool& pool, const std::string& images_path, const std::string& 
 }
 
 std::uint64_t hash_image(const std::uint8_t* pixels) {
-  std::uint64_t hash = 0xcbf29ce484222325ULL;
-  for (std::size_t i = 0; i < kImagePixels; ++i) {
-    hash ^= pixels[i];
-    hash *= 0x100000001b3ULL;
-  }
-  return hash;
+  return fnv1a(std::span(pixels, kImagePixels));
 }
 
 // Uniform in [0,1) with 53 random bits: keys must not tie for 56,000 rows.

@@ -1,3 +1,5 @@
+#include "dpmnist/hash.h"
+#include "dpmnist/stopwatch.h"
 #include "dpmnist/trainer.h"
 
 #include <algorithm>
@@ -35,12 +37,6 @@ namespace {
 void stop_all_if(const Comm& comm, std::string problem) {
   comm.broadcast(problem);
   require(problem.empty(), problem);
-}
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 // This rank's shards, read collectively: training rows [0, train_count),
@@ -230,7 +226,7 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
                               std::size_t global_batch, const StepOptions& options,
                               StepSeconds& seconds) {
   require(global_batch > 0, "data_parallel_step: empty global batch");
-  Clock::time_point start = Clock::now();
+  Stopwatch start;
   net.zero_grads();
   StepResult result;
   std::span<const float> logits = net.forward_train(x, batch, options.dropout_seed);
@@ -240,8 +236,8 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
   std::span<float> dlogits = net.logits_grad(batch);
   result.loss = softmax_cross_entropy(logits, labels, batch, net.output_size(), scale, dlogits,
                                       options.label_smoothing);
-  seconds.forward += seconds_since(start);
-  start = Clock::now();
+  seconds.forward += start.seconds();
+  start.restart();
   std::span<float> reduced = net.grads_and_control();
   reduced.back() = options.stop_requested ? 1.0f : 0.0f;
   if (options.overlap_chunks > 0) {
@@ -253,16 +249,16 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
   } else {
     net.backward(x, dlogits, batch);
   }
-  seconds.backward += seconds_since(start);
+  seconds.backward += start.seconds();
   SyncSeconds sync;
   result.stop = optimizer.step(net.params(), reduced, sync, net.first_layer_factors());
   seconds.backward += sync.gradient;  // the first kernel's gradient, formed from factors
   seconds.comm += sync.comm;
   seconds.optimizer += sync.optimizer;
   if (options.max_norm > 0) {
-    start = Clock::now();
+    start.restart();
     net.apply_max_norm(options.max_norm);
-    seconds.optimizer += seconds_since(start);
+    seconds.optimizer += start.seconds();
   }
   return result;
 }
@@ -364,9 +360,9 @@ RunStart begin_run(const Comm& comm, const TrainArgs& args) {
           comm.host(), ": the ranks parsed different configurations; this rank has:\n",
           run.config_text);
   stop_all_if(comm, comm.rank() == 0 ? cannot_use_directory(args.out_dir) : "");
-  const auto load_start = Clock::now();
+  Stopwatch load_start;
   run.data = load_shards(comm, args.data_path, config.validation_size);
-  run.load_seconds = seconds_since(load_start);
+  run.load_seconds = load_start.seconds();
   run.global_batch = config.global_batch(comm.size());
   run.local_batch = shard_range(run.global_batch, comm.rank(), comm.size()).size();
   run.steps = steps_per_epoch(run.data.train_count, run.global_batch, comm.size());
@@ -546,11 +542,11 @@ EpochRun train_epoch(const Comm& comm, const TrainConfig& config, TrainingModel&
     out.sums = EpochSums::of(start.epoch_sums);
     std::ranges::copy(start.trained, out.visits.begin());
   }
-  const auto epoch_start = Clock::now();
+  Stopwatch epoch_start;
   auto last_progress = epoch_start;
   for (std::size_t k = 0; k < plan.steps; ++k) {
     const std::size_t step = first_step + k;
-    const auto data_start = Clock::now();
+    Stopwatch data_start;
     const std::span<const std::uint32_t> rows = plan.rows_at(k);
     for (std::uint32_t row : rows) ++out.visits[plan.shard.begin + row];
     state.trace.record(epoch, state.global_step, plan.shard.begin, rows);
@@ -568,7 +564,7 @@ EpochRun train_epoch(const Comm& comm, const TrainConfig& config, TrainingModel&
     }
     if (state.global_step == state.nan_step && leader && !rows.empty())
       state.x[0] = std::numeric_limits<float>::quiet_NaN();
-    out.seconds.data += seconds_since(data_start);
+    out.seconds.data += data_start.seconds();
     out.learning_rate = config.learning_rate_at(
         comm.size(), static_cast<double>(epoch) +
                          static_cast<double>(step) / static_cast<double>(out.steps));
@@ -589,16 +585,16 @@ EpochRun train_epoch(const Comm& comm, const TrainConfig& config, TrainingModel&
       break;
     }
     if (leader && config.progress_seconds > 0 &&
-        seconds_since(last_progress) >= config.progress_seconds) {
-      last_progress = Clock::now();
+        last_progress.seconds() >= config.progress_seconds) {
+      last_progress.restart();
       log << "  epoch " << epoch + 1 << "/" << config.epochs << "  step " << step + 1 << "/"
           << out.steps << "  rank-0 loss "
           << (out.sums.samples > 0 ? out.sums.loss / out.sums.samples : 0.0) << "  "
-          << format_seconds(seconds_since(epoch_start)) << "\n"
+          << format_seconds(epoch_start.seconds()) << "\n"
           << std::flush;
     }
   }
-  out.train_seconds = seconds_since(epoch_start);
+  out.train_seconds = epoch_start.seconds();
   return out;
 }
 
@@ -612,10 +608,10 @@ using TimingRow = std::array<double, kNumPhases + 1>;
 EpochMetrics finish_epoch(const Comm& comm, const TrainConfig& config, TrainingModel& model,
                           const RunStart& run, std::size_t epoch, EpochRun& trained,
                           StepState& state, std::ostream& log) {
-  const auto eval_start = Clock::now();
+  Stopwatch eval_start;
   EvalSums test = evaluate_digits(model.net, run.data.test, state.x, state.labels);
   EvalSums validation = evaluate_digits(model.net, run.data.validation, state.x, state.labels);
-  const double eval_seconds = seconds_since(eval_start);
+  const double eval_seconds = eval_start.seconds();
 
   // One sum for the statistics, one allgather for every rank's timings.
   std::vector<double> totals(test.values.begin(), test.values.end());

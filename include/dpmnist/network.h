@@ -119,7 +119,4 @@ class Network {
   GradientFactors first_factors_;  // after such a backward: views of sparse_ and a delta
 };
 
-// 64-bit FNV-1a of the bytes of values: cheap bitwise-agreement check across ranks.
-std::uint64_t hash_floats(std::span<const float> values);
-
 }  // namespace dpmnist

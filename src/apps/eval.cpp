@@ -9,6 +9,7 @@
 #include "dpmnist/dataset.h"
 #include "dpmnist/error.h"
 #include "dpmnist/evaluate.h"
+#include "dpmnist/hash.h"
 #include "dpmnist/hdf5_file.h"
 #include "dpmnist/json.h"
 #include "dpmnist/network.h"

@@ -20,17 +20,12 @@
 #include "dpmnist/predict/preprocess.h"
 #include "dpmnist/runtime.h"
 #include "dpmnist/options.h"
+#include "dpmnist/stopwatch.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 struct Outcome {
   std::string file;
@@ -45,16 +40,16 @@ Outcome run_one(const std::string& file, const Predictor& predictor) {
   Outcome o;
   o.file = file;
   try {
-    auto start = Clock::now();
+    Stopwatch start;
     o.decoded = read_image_file(file);
-    o.decode_ms = ms_since(start);
-    start = Clock::now();
+    o.decode_ms = start.milliseconds();
+    start.restart();
     o.pre = preprocess_digit(o.decoded.gray);
-    o.preprocess_ms = ms_since(start);
+    o.preprocess_ms = start.milliseconds();
     if (o.pre.found) {
-      start = Clock::now();
+      start.restart();
       o.prediction = predictor.predict(o.pre.input);
-      o.inference_ms = ms_since(start);
+      o.inference_ms = start.milliseconds();
     }
   } catch (const std::exception& e) {
     o.error = e.what();

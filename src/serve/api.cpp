@@ -5,18 +5,13 @@
 
 #include "dpmnist/error.h"
 #include "dpmnist/predict/preprocess.h"
+#include "dpmnist/stopwatch.h"
 #include "dpmnist/json.h"
 #include "dpmnist/predict/prediction_json.h"
 
 namespace dpmnist::serve {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double milliseconds_between(Clock::time_point begin, Clock::time_point end) {
-  return std::chrono::duration<double, std::milli>(end - begin).count();
-}
 
 Json optional_number(std::optional<double> value) {
   return value ? Json(*value) : Json(nullptr);
@@ -30,7 +25,8 @@ Reply error_reply(int status, std::string_view message) {
 
 Reply predict_reply(const Predictor& predictor, std::span<const std::uint8_t> bytes,
                     const ImageLimits& limits) {
-  const Clock::time_point start = Clock::now();
+  const Stopwatch total;
+  Stopwatch stage;
   if (bytes.empty()) {
     return error_reply(400,
                        "empty request body: send the image file's bytes (PNG, JPEG, BMP, "
@@ -42,17 +38,17 @@ Reply predict_reply(const Predictor& predictor, std::span<const std::uint8_t> by
   } catch (const Error& e) {
     return error_reply(400, e.what());
   }
-  const Clock::time_point decoded_at = Clock::now();
+  StageMilliseconds ms;
+  ms.decode = stage.milliseconds();
+  stage.restart();
   Preprocessed pre;
   try {
     pre = preprocess_digit(decoded.gray);
   } catch (const Error& e) {
     return error_reply(422, concat("cannot preprocess the image: ", e.what()));
   }
-  const Clock::time_point preprocessed_at = Clock::now();
-  StageMilliseconds ms;
-  ms.decode = milliseconds_between(start, decoded_at);
-  ms.preprocess = milliseconds_between(decoded_at, preprocessed_at);
+  ms.preprocess = stage.milliseconds();
+  stage.restart();
 
   Json json;
   if (!pre.found) {
@@ -60,14 +56,14 @@ Reply predict_reply(const Predictor& predictor, std::span<const std::uint8_t> by
     json["preprocessed"] = nullptr;
   } else {
     const Prediction prediction = predictor.predict(pre.input);
-    const Clock::time_point predicted_at = Clock::now();
+    ms.inference = stage.milliseconds();
+    stage.restart();
     const std::vector<std::uint8_t> png = encode_png(input_to_image(pre.input));
     json = prediction_json(decoded, pre, &prediction, 3);
     json["preprocessed"] = data_url("image/png", png);
-    ms.inference = milliseconds_between(preprocessed_at, predicted_at);
-    ms.encode = milliseconds_between(predicted_at, Clock::now());
+    ms.encode = stage.milliseconds();
   }
-  ms.total = milliseconds_between(start, Clock::now());
+  ms.total = total.milliseconds();
   json["milliseconds"] = milliseconds_json(ms);
   return {200, json_text(json)};
 }

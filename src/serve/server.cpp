@@ -15,6 +15,7 @@
 #include "dpmnist/serve/api.h"
 #include "dpmnist/serve/assets.h"
 #include "dpmnist/json.h"
+#include "dpmnist/stopwatch.h"
 
 namespace dpmnist::serve {
 
@@ -134,7 +135,7 @@ struct Server::Impl {
   ServerOptions options;
   ImageLimits limits;
   httplib::Server http;
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  Stopwatch started;
   std::atomic<std::uint64_t> requests{0}, client_errors{0}, server_errors{0};
 };
 
@@ -290,10 +291,8 @@ void Server::Impl::set_up() {
   });
 
   http.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
-    const double uptime =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     send(res, {200, json_text({{"status", "ok"},
-                               {"uptime_seconds", uptime},
+                               {"uptime_seconds", started.seconds()},
                                {"requests", requests.load()},
                                {"threads", options.threads}})});
   });

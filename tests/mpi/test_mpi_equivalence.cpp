@@ -13,6 +13,7 @@
 #include "dpmnist/batch.h"
 #include "dpmnist/comm.h"
 #include "dpmnist/epoch_plan.h"
+#include "dpmnist/hash.h"
 #include "dpmnist/shard.h"
 #include "dpmnist/trainer.h"
 #include "support/error_bound.h"

@@ -18,6 +18,7 @@
 #include "dpmnist/comm.h"
 #include "dpmnist/config.h"
 #include "dpmnist/error.h"
+#include "dpmnist/hash.h"
 #include "dpmnist/shard.h"
 #include "dpmnist/stop_signal.h"
 #include "dpmnist/trainer.h"

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "dpmnist/hash.h"
 #include "dpmnist/network.h"
 #include "dpmnist/rng.h"
 #include "dpmnist/softmax_cross_entropy.h"
