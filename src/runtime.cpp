@@ -1,15 +1,18 @@
 #include "dpmnist/runtime.h"
 
-#include <cpuid.h>
 #include <signal.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
 #include <xmmintrin.h>
+#endif
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <filesystem>
 #include <iostream>
 
@@ -57,6 +60,7 @@ const char* isa_cap() {
 #endif
 }
 
+#if defined(__x86_64__)
 IsaLevel cpu_isa_level() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
@@ -84,6 +88,23 @@ std::string cpu_model_name() {
   while (!name.empty() && name.back() == ' ') name.pop_back();
   return name.empty() ? "unknown CPU" : name;
 }
+#else
+// Not x86-64: OpenBLAS's x86 core names never apply, so there is no better
+// core to ask for; the CPU is named by the kernel.
+IsaLevel cpu_isa_level() {
+  return IsaLevel::kSse;
+}
+
+std::string cpu_model_name() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0 || line.rfind("Model", 0) == 0) {
+      return line.substr(line.find(':') + 2);
+    }
+  }
+  return "unknown CPU";
+}
+#endif
 
 std::optional<IsaLevel> openblas_core_isa(std::string_view core) {
   // OpenBLAS's x86-64 core names (driver/others/dynamic.c) by kernel ISA.
@@ -180,6 +201,7 @@ void init_runtime(char** argv) {
   blas_set_threads(blas_threads());  // its workers, started at load, take the mode too
 }
 
+#if defined(__x86_64__)
 void set_flush_denormals(bool on) {
   const unsigned bits = kFlushToZero | kDenormalsAreZero;
   _mm_setcsr(on ? (_mm_getcsr() | bits) : (_mm_getcsr() & ~bits));
@@ -189,6 +211,27 @@ bool flush_denormals_enabled() {
   const unsigned bits = kFlushToZero | kDenormalsAreZero;
   return (_mm_getcsr() & bits) == bits;
 }
+#elif defined(__aarch64__)
+// FPCR.FZ (bit 24): flush subnormal inputs and results to zero.
+void set_flush_denormals(bool on) {
+  std::uint64_t fpcr = 0;
+  asm volatile("mrs %0, fpcr" : "=r"(fpcr));
+  fpcr = on ? (fpcr | (1ull << 24)) : (fpcr & ~(1ull << 24));
+  asm volatile("msr fpcr, %0" : : "r"(fpcr));
+}
+
+bool flush_denormals_enabled() {
+  std::uint64_t fpcr = 0;
+  asm volatile("mrs %0, fpcr" : "=r"(fpcr));
+  return (fpcr >> 24) & 1;
+}
+#else
+void set_flush_denormals(bool) {}  // left to the platform's default
+
+bool flush_denormals_enabled() {
+  return false;
+}
+#endif
 
 std::string runtime_description() {
   const std::string core = blas_core_name();

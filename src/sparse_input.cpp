@@ -1,6 +1,8 @@
 #include "dpmnist/sparse_input.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -185,6 +187,7 @@ std::uint32_t compress_row(const float* row, std::size_t begin, std::size_t end,
   return n;
 }
 
+#if defined(__x86_64__)
 // The same, 16 values at a time with AVX-512 compress.
 __attribute__((target("avx512f"))) std::uint32_t compress_row_avx512(const float* row,
                                                                      std::size_t I, std::uint32_t n,
@@ -206,6 +209,21 @@ __attribute__((target("avx512f"))) std::uint32_t compress_row_avx512(const float
   return compress_row(row, i, I, n, column, value);
 }
 
+bool cpu_has_avx512() {
+  return !isa_cap() && __builtin_cpu_supports("avx512f");
+}
+#else
+// No AVX-512 path off x86-64; never called there.
+std::uint32_t compress_row_avx512(const float* row, std::size_t I, std::uint32_t n,
+                                  std::uint32_t* column, float* value) {
+  return compress_row(row, 0, I, n, column, value);
+}
+
+bool cpu_has_avx512() {
+  return false;
+}
+#endif
+
 }  // namespace
 
 std::size_t sparse_batch_build_rows(std::span<const float> x, std::size_t batch, std::size_t in,
@@ -215,7 +233,7 @@ std::size_t sparse_batch_build_rows(std::span<const float> x, std::size_t batch,
   require(sparse.width == I && sparse.row_start.size() >= B + 1 && x.size() >= B * I,
           "sparse batch: reserved for ", sparse.row_start.size() - 1, " rows of ", sparse.width,
           ", asked for ", B, " rows of ", I);
-  static const bool has_avx512 = !isa_cap() && __builtin_cpu_supports("avx512f");
+  static const bool has_avx512 = cpu_has_avx512();
   const bool avx512 = has_avx512 && !portable_only;
   sparse.batch = B;
   std::uint32_t n = 0;

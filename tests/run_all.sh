@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/install_deps.sh --tests --analysis
-bash tools/build.sh
+DPMNIST_WERROR=ON bash tools/build.sh
 export OPENBLAS_NUM_THREADS=1
 (cd build && ctest --output-on-failure -j "$(nproc)" --timeout 900)
 
@@ -34,7 +34,7 @@ done
 isa=x86-64
 has avx512f avx512cd avx512bw avx512dq avx512vl && isa=x86-64-v3
 echo "[isa] unit and MPI tests with dpmnist's kernels built for $isa only (build-isa/)"
-cmake -S . -B build-isa -DCMAKE_BUILD_TYPE=Release -DDPMNIST_ISA=$isa -DDPMNIST_BUILD_SERVING=OFF \
+cmake -S . -B build-isa -DCMAKE_BUILD_TYPE=Release -DDPMNIST_ISA=$isa -DDPMNIST_WERROR=ON -DDPMNIST_BUILD_SERVING=OFF \
   -DDPMNIST_BUILD_BENCH=OFF > build-isa.log 2>&1 || { cat build-isa.log; exit 1; }
 cmake --build build-isa -j "$(nproc)" >> build-isa.log 2>&1 || { tail -50 build-isa.log; exit 1; }
 rm -f build-isa.log

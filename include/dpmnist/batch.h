@@ -8,7 +8,7 @@
 #include <span>
 
 #include "dpmnist/augment.h"
-#include "dpmnist/dataset.h"
+#include "dpmnist/mnist.h"
 
 namespace dpmnist {
 

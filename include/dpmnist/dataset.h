@@ -1,7 +1,7 @@
 // The prepared-dataset HDF5 file: its constants, schema, writer and the
 // validated reader the trainer shards rows from. Pixels stay uint8 on disk;
 // scaling (pixel/255) is the reader's caller's job. Cleaning and splitting
-// live in pool.h; this header knows nothing about raw IDX files.
+// live in mnist_pool.h; this header knows nothing about raw IDX files.
 #pragma once
 
 #include <cstddef>
@@ -11,13 +11,11 @@
 #include <vector>
 
 #include "dpmnist/hdf5_file.h"
+#include "dpmnist/mnist.h"
 #include "dpmnist/shard.h"
 
 namespace dpmnist {
 
-inline constexpr std::size_t kImageSide = 28;
-inline constexpr std::size_t kImagePixels = kImageSide * kImageSide;  // 784
-inline constexpr std::size_t kNumClasses = 10;
 inline constexpr std::int64_t kDataFormatVersion = 1;
 
 // Schema, format_version 1 (N train rows, M test rows):
@@ -25,14 +23,8 @@ inline constexpr std::int64_t kDataFormatVersion = 1;
 //   /test/images  uint8 [M,28,28]   /test/labels  uint8 [M]   /test/source_index  int32 [M]
 //   root attributes: format_version int64, seed int64, split "stratified"|"official",
 //   normalization "pixel/255", normalization_scale double, content_sha256 string,
-//   sha256_{train,test}_{images,labels} strings, cleaning figures (int64, see pool.h).
+//   sha256_{train,test}_{images,labels} strings, cleaning figures (int64, see mnist_pool.h).
 // source_index is the pooled index: 0..59999 official train order, 60000..69999 official test.
-
-struct Digits {
-  std::vector<std::uint8_t> images;  // [size(),28,28] row-major
-  std::vector<std::uint8_t> labels;  // [size()]
-  std::size_t size() const { return labels.size(); }
-};
 
 struct DataInfo {
   std::size_t train_count = 0;

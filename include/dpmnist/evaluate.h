@@ -8,7 +8,7 @@
 #include <span>
 #include <vector>
 
-#include "dpmnist/dataset.h"
+#include "dpmnist/mnist.h"
 #include "dpmnist/network.h"
 
 namespace dpmnist {

@@ -14,7 +14,8 @@
 // configured with -DDPMNIST_ISA=x86-64-v3 compiles them once for that level
 // instead (and never takes an AVX-512 path), so a machine with AVX-512 can
 // test the kernels an AVX2 machine runs.
-#ifdef DPMNIST_ISA_CAP
+// Elsewhere than x86-64 they are compiled once, for the target.
+#if defined(DPMNIST_ISA_CAP) || !defined(__x86_64__)
 #define DPMNIST_CLONES
 #else
 #define DPMNIST_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))

@@ -10,7 +10,7 @@
 
 #include "dpmnist/dataset.h"
 #include "dpmnist/error.h"
-#include "dpmnist/pool.h"
+#include "dpmnist/mnist_pool.h"
 #include "dpmnist/sha256.h"
 #include "dpmnist/options.h"
 
@@ -86,8 +86,8 @@ void prepare(const Options& options) {
   print_classes("train", pool.digits.labels, split.train);
   print_classes("test ", pool.digits.labels, split.test);
   attributes.figures = cleaning_figures(pool, report, split);
-  write_dataset(options.out_path, gather_rows(pool.digits, split.train),
-                gather_rows(pool.digits, split.test), attributes);
+  write_dataset(options.out_path, select_rows(pool.digits, split.train),
+                select_rows(pool.digits, split.test), attributes);
   std::cout << "wrote " << options.out_path << " (format_version " << kDataFormatVersion << ")\n";
 }
 

@@ -12,7 +12,7 @@
 #include "dpmnist/dataset.h"
 #include "dpmnist/error.h"
 #include "dpmnist/idx.h"
-#include "dpmnist/pool.h"
+#include "dpmnist/mnist_pool.h"
 #include "dpmnist/rng.h"
 #include "dpmnist/sha256.h"
 
@@ -233,8 +233,8 @@ TEST_F(TempDir, WriteThenReadDigitsRoundTrips) {
   const Pool pool = synthetic_pool();
   const CleaningReport report = clean_pool(pool);
   const Split split = split_pool(pool, report, SplitKind::stratified, 11);
-  const SplitRows train = gather_rows(pool.digits, split.train);
-  const SplitRows test = gather_rows(pool.digits, split.test);
+  const SplitRows train = select_rows(pool.digits, split.train);
+  const SplitRows test = select_rows(pool.digits, split.test);
   DatasetAttributes attributes{
       11, "stratified", {{"train_images", "ab12"}}, cleaning_figures(pool, report, split)};
   write_dataset(path("d.h5"), train, test, attributes);

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/dataset.h"
+#include "dpmnist/mnist.h"
 
 namespace dpmnist {
 

@@ -9,7 +9,7 @@
 #include <span>
 #include <string>
 
-#include "dpmnist/dataset.h"
+#include "dpmnist/mnist.h"
 #include "dpmnist/predict/image.h"
 
 namespace dpmnist {

@@ -1,5 +1,5 @@
 #include "dpmnist/hash.h"
-#include "dpmnist/pool.h"
+#include "dpmnist/mnist_pool.h"
 
 #include <algorithm>
 #include <cstring>
@@ -37,7 +37,7 @@ double uniform_double(Rng& rng) {
   return static_cast<double>(rng.next() >> 11) * 0x1.0p-53;
 }
 
-// Stratified shuffle of indices (see split_pool in pool.h).
+// Stratified shuffle of indices (see split_pool in mnist_pool.h).
 void interleave_by_class(std::vector<std::size_t>& indices, const std::vector<std::uint8_t>& labels,
                          Rng& rng) {
   std::array<std::vector<std::size_t>, kNumClasses> by_class;
@@ -246,9 +246,9 @@ std::array<std::size_t, kNumClasses> count_classes(std::span<const std::uint8_t>
   return counts;
 }
 
-SplitRows gather_rows(const Digits& pool, std::span<const std::size_t> indices) {
+SplitRows select_rows(const Digits& pool, std::span<const std::size_t> indices) {
   require(pool.size() <= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()),
-          "gather_rows: pool of ", pool.size(), " rows exceeds the int32 source_index range");
+          "select_rows: pool of ", pool.size(), " rows exceeds the int32 source_index range");
   SplitRows rows;
   rows.digits.images.resize(indices.size() * kImagePixels);
   rows.digits.labels.resize(indices.size());

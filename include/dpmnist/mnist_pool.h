@@ -83,7 +83,7 @@ std::array<std::size_t, kNumClasses> count_classes(std::span<const std::uint8_t>
                                                    std::span<const std::size_t> indices);
 
 // Rows of pool in the given order, with their pooled indices.
-SplitRows gather_rows(const Digits& pool, std::span<const std::size_t> indices);
+SplitRows select_rows(const Digits& pool, std::span<const std::size_t> indices);
 
 // The cleaning figures stored as root attributes of the dataset file.
 std::map<std::string, std::int64_t> cleaning_figures(const Pool& pool,
