@@ -284,9 +284,7 @@ TrainingModel::TrainingModel(const Comm& comm, const TrainConfig& config,
       world_size_(comm.size()) {
   net.set_dropout(config.dropout, config.input_dropout);
   net.set_sparse_input(config.sparse_input_max_density);
-  if (std::span<float> shared = adam.gradient_buffer(); !shared.empty()) {
-    net.bind_gradients(shared);
-  }
+  net.bind_gradients(adam.gradient_buffer());
   net.set_first_kernel_grad_as_factors(adam.takes_factors());
   step_options.overlap_chunks = config.overlap ? config.overlap_chunks : 0;
   step_options.label_smoothing = config.label_smoothing;
