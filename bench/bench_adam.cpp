@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "dpmnist/adam.h"
+#include "dpmnist/comm.h"
 #include "dpmnist/runtime.h"
 
 using namespace dpmnist;
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
       {"m and v subnormal", tiny, tiny},
       {"normal range (control)", 1e-3f, 1e-6f},
   };
-  std::printf("# machine: %s\n", runtime_description().c_str());
+  std::printf("# machine: %s\n", (runtime_description() + ", " + mpi_library_version()).c_str());
   std::printf("# Adam::step over %zu parameters, gradients 0, %d steps per figure, one thread\n",
               params, steps);
   std::printf("%-32s %14s %14s %8s %20s\n", "moments", "kept ms/step", "flushed ms/step", "ratio",

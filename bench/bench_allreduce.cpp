@@ -184,7 +184,7 @@ void print_table(const std::vector<Row>& rows, const Comm& comm, Op op) {
                          ? "MPI_Iallreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM) + MPI_Wait"
                          : "MPI_Allreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM)";
   std::printf("# dpmnist-bench-allreduce: %s, %d rank(s), rank 0 on %s\n# machine: %s\n", what,
-              comm.size(), comm.host().c_str(), runtime_description().c_str());
+              comm.size(), comm.host().c_str(), (runtime_description() + ", " + mpi_library_version()).c_str());
   std::printf(
       "# latency per call in us: avg, median, min, max over the timed iterations, each "
       "the max over ranks\n# algbw = bytes / median (robust to preemption on a shared "

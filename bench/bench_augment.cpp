@@ -10,6 +10,7 @@
 #include "dpmnist/augment.h"
 #include "dpmnist/batch.h"
 #include "dpmnist/rng.h"
+#include "dpmnist/comm.h"
 #include "dpmnist/runtime.h"
 
 using namespace dpmnist;
@@ -47,7 +48,7 @@ int main(int argc, char** argv) {
   affine.translate = 2;
   AugmentSettings elastic = affine;
   elastic.elastic_alpha = 2;
-  std::printf("# machine: %s\n", dpmnist::runtime_description().c_str());
+  std::printf("# machine: %s\n", (dpmnist::runtime_description() + ", " + dpmnist::mpi_library_version()).c_str());
   std::printf("per image (one thread, %zu images):\n  %-22s %7.3f us\n", images, "pixel/255 only",
               plain);
   for (const Case& c : {Case{"affine", affine}, Case{"affine + elastic", elastic}}) {

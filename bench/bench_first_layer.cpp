@@ -19,6 +19,7 @@
 #include "dpmnist/dense.h"
 #include "dpmnist/hdf5_file.h"
 #include "dpmnist/rng.h"
+#include "dpmnist/comm.h"
 #include "dpmnist/runtime.h"
 #include "dpmnist/sparse_input.h"
 
@@ -103,7 +104,7 @@ int main(int argc, char** argv) {
                              }) -
                              build_rows - build_columns;
   const double density = static_cast<double>(nonzeros) / static_cast<double>(batches * B * I);
-  std::printf("# machine: %s\n", runtime_description().c_str());
+  std::printf("# machine: %s\n", (runtime_description() + ", " + mpi_library_version()).c_str());
   std::printf("first layer [%zu,784]x[784,%zu], %zu real MNIST batches, nonzero inputs %.1f%%\n", B,
               O, batches, 100 * density);
   std::printf("  per step (us)         dense sgemm    sparse\n");

@@ -16,6 +16,7 @@
 #include "dpmnist/blas.h"
 #include "dpmnist/config.h"
 #include "dpmnist/error.h"
+#include "dpmnist/comm.h"
 #include "dpmnist/runtime.h"
 
 namespace po = boost::program_options;
@@ -167,7 +168,7 @@ int main(int argc, char** argv) {
     std::printf(
         "# dpmnist-bench-sgemm: cblas_sgemm through dpmnist::gemm, %d OpenBLAS thread(s);"
         " median (best) of %zu blocks of ~%.2f s\n# machine: %s\n",
-        threads, repeats, block_seconds, runtime_description().c_str());
+        threads, repeats, block_seconds, (runtime_description() + ", " + mpi_library_version()).c_str());
     for (const std::string& hidden_text : hidden_list) {
       const std::vector<std::size_t> hidden = parse_widths(hidden_text);
       const std::string model = model_name(hidden);

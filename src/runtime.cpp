@@ -17,7 +17,6 @@
 #include <iostream>
 
 #include "dpmnist/blas.h"
-#include "dpmnist/comm.h"
 
 namespace dpmnist {
 
@@ -248,8 +247,7 @@ std::string runtime_description() {
   const std::string kernels =
       isa_cap() ? std::string(", dpmnist kernels ") + isa_cap() + " only" : "";
   return cpu_model_name() + " (" + isa_name(cpu_isa_level()) + ")" + kernels + ", " + blas +
-         ", denormals " + (flush_denormals_enabled() ? "flushed" : "kept") + ", " +
-         mpi_library_version();
+         ", denormals " + (flush_denormals_enabled() ? "flushed" : "kept");
 }
 
 }  // namespace dpmnist

@@ -25,6 +25,7 @@
 #include "dpmnist/hdf5_file.h"
 #include "dpmnist/number.h"
 #include "dpmnist/rng.h"
+#include "dpmnist/comm.h"
 #include "dpmnist/runtime.h"
 #include "dpmnist/shard.h"
 #include "dpmnist/stop_signal.h"
@@ -422,7 +423,7 @@ void print_banner(const Comm& comm, const TrainArgs& args, const RunStart& run,
       << " on rank 0), " << run.steps << " steps/epoch, epochs " << run.checkpoint.epoch + 1
       << ".." << config.epochs << "\n"
       << "  " << model.describe_gradients() << "\n"
-      << "  runtime: " << runtime_description() << "\n"
+      << "  runtime: " << runtime_description() << ", " << mpi_library_version() << "\n"
       << model.fallback_note() << std::flush;
 }
 

@@ -68,8 +68,8 @@ void set_flush_denormals(bool on);
 bool flush_denormals_enabled();
 
 // "Intel(R) Xeon(R) Processor (AVX-512), OpenBLAS 0.3.21 core SkylakeX (set
-// by dpmnist; the library picked Prescott), denormals flushed, Open MPI
-// v4.1.4": the machine a figure was measured on.
+// by dpmnist; the library picked Prescott), denormals flushed": the machine a
+// figure was measured on (callers add mpi_library_version() from comm.h).
 std::string runtime_description();
 
 }  // namespace dpmnist
