@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/comm.h"
-#include "dpmnist/error.h"
-#include "dpmnist/node_sum.h"
-#include "dpmnist/runtime.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/parallel/node_sum.h"
+#include "dpmnist/core/runtime.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;

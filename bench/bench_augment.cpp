@@ -7,11 +7,11 @@
 #include <cstring>
 #include <vector>
 
-#include "dpmnist/augment.h"
-#include "dpmnist/batch.h"
-#include "dpmnist/rng.h"
-#include "dpmnist/comm.h"
-#include "dpmnist/runtime.h"
+#include "dpmnist/data/augment.h"
+#include "dpmnist/data/batch.h"
+#include "dpmnist/core/rng.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/core/runtime.h"
 
 using namespace dpmnist;
 using Clock = std::chrono::steady_clock;

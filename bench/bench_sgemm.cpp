@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/blas.h"
-#include "dpmnist/config.h"
-#include "dpmnist/error.h"
-#include "dpmnist/comm.h"
-#include "dpmnist/runtime.h"
+#include "dpmnist/core/blas.h"
+#include "dpmnist/train/config.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/core/runtime.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;

@@ -4,18 +4,18 @@
 #include <cstdio>
 #include <iostream>
 
-#include "dpmnist/checkpoint.h"
-#include "dpmnist/comm.h"
-#include "dpmnist/dataset.h"
-#include "dpmnist/error.h"
-#include "dpmnist/evaluate.h"
-#include "dpmnist/hash.h"
-#include "dpmnist/hdf5_file.h"
-#include "dpmnist/json.h"
-#include "dpmnist/network.h"
-#include "dpmnist/runtime.h"
-#include "dpmnist/shard.h"
-#include "dpmnist/options.h"
+#include "dpmnist/data/checkpoint.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/data/dataset.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/train/evaluate.h"
+#include "dpmnist/core/hash.h"
+#include "dpmnist/data/hdf5_file.h"
+#include "dpmnist/core/json.h"
+#include "dpmnist/nn/network.h"
+#include "dpmnist/core/runtime.h"
+#include "dpmnist/core/shard.h"
+#include "dpmnist/train/options.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;

@@ -13,14 +13,14 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 #include "dpmnist/predict/image.h"
 #include "dpmnist/predict/prediction_json.h"
 #include "dpmnist/predict/predictor.h"
 #include "dpmnist/predict/preprocess.h"
-#include "dpmnist/runtime.h"
-#include "dpmnist/options.h"
-#include "dpmnist/stopwatch.h"
+#include "dpmnist/core/runtime.h"
+#include "dpmnist/train/options.h"
+#include "dpmnist/core/stopwatch.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;

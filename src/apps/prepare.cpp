@@ -8,11 +8,11 @@
 #include <iostream>
 #include <string>
 
-#include "dpmnist/dataset.h"
-#include "dpmnist/error.h"
-#include "dpmnist/mnist_pool.h"
-#include "dpmnist/sha256.h"
-#include "dpmnist/options.h"
+#include "dpmnist/data/dataset.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/data/mnist_pool.h"
+#include "dpmnist/data/sha256.h"
+#include "dpmnist/train/options.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;

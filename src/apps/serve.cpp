@@ -12,11 +12,11 @@
 #include <string>
 #include <thread>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 #include "dpmnist/predict/predictor.h"
-#include "dpmnist/runtime.h"
+#include "dpmnist/core/runtime.h"
 #include "dpmnist/serve/server.h"
-#include "dpmnist/options.h"
+#include "dpmnist/train/options.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;

@@ -1,12 +1,12 @@
 // dpmnist-train: parse, wire up, catch. All numerics live in the library.
 #include <iostream>
 
-#include "dpmnist/comm.h"
-#include "dpmnist/config.h"
-#include "dpmnist/error.h"
-#include "dpmnist/runtime.h"
-#include "dpmnist/stop_signal.h"
-#include "dpmnist/trainer.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/train/config.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/core/runtime.h"
+#include "dpmnist/train/stop_signal.h"
+#include "dpmnist/train/trainer.h"
 
 int main(int argc, char** argv) {
   // First, so a preemption warning that arrives during start-up is not fatal

@@ -4,7 +4,7 @@
 #include <array>
 #include <cmath>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 
 namespace dpmnist {
 

@@ -11,7 +11,7 @@
 #include <memory>
 #include <utility>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 #include "dpmnist/predict/jpeg_guard.h"
 
 namespace dpmnist::detail {

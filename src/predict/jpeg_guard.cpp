@@ -1,6 +1,6 @@
 #include "dpmnist/predict/jpeg_guard.h"
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 
 namespace dpmnist {
 

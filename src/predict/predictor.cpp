@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <numeric>
 
-#include "dpmnist/checkpoint.h"
-#include "dpmnist/error.h"
-#include "dpmnist/softmax_cross_entropy.h"
+#include "dpmnist/data/checkpoint.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/nn/softmax_cross_entropy.h"
 
 namespace dpmnist {
 

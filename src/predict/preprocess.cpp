@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 #include "dpmnist/predict/gray_ops.h"
 
 namespace dpmnist {

@@ -3,10 +3,10 @@
 #include <array>
 #include <chrono>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 #include "dpmnist/predict/preprocess.h"
-#include "dpmnist/stopwatch.h"
-#include "dpmnist/json.h"
+#include "dpmnist/core/stopwatch.h"
+#include "dpmnist/core/json.h"
 #include "dpmnist/predict/prediction_json.h"
 
 namespace dpmnist::serve {

@@ -11,11 +11,11 @@
 #include <cstring>
 #include <exception>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 #include "dpmnist/serve/api.h"
 #include "dpmnist/serve/assets.h"
-#include "dpmnist/json.h"
-#include "dpmnist/stopwatch.h"
+#include "dpmnist/core/json.h"
+#include "dpmnist/core/stopwatch.h"
 
 namespace dpmnist::serve {
 

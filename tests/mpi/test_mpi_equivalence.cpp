@@ -10,12 +10,12 @@
 #include <cstdio>
 #include <numeric>
 
-#include "dpmnist/batch.h"
-#include "dpmnist/comm.h"
-#include "dpmnist/epoch_plan.h"
-#include "dpmnist/hash.h"
-#include "dpmnist/shard.h"
-#include "dpmnist/trainer.h"
+#include "dpmnist/data/batch.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/train/epoch_plan.h"
+#include "dpmnist/core/hash.h"
+#include "dpmnist/core/shard.h"
+#include "dpmnist/train/trainer.h"
 #include "support/error_bound.h"
 #include "support/fixtures.h"
 

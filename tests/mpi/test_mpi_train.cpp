@@ -13,15 +13,15 @@
 #include <fstream>
 #include <sstream>
 
-#include "dpmnist/batch.h"
-#include "dpmnist/checkpoint.h"
-#include "dpmnist/comm.h"
-#include "dpmnist/config.h"
-#include "dpmnist/error.h"
-#include "dpmnist/hash.h"
-#include "dpmnist/shard.h"
-#include "dpmnist/stop_signal.h"
-#include "dpmnist/trainer.h"
+#include "dpmnist/data/batch.h"
+#include "dpmnist/data/checkpoint.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/train/config.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/core/hash.h"
+#include "dpmnist/core/shard.h"
+#include "dpmnist/train/stop_signal.h"
+#include "dpmnist/train/trainer.h"
 #include "support/error_bound.h"
 #include "support/fixtures.h"
 

@@ -8,9 +8,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "dpmnist/error.h"
-#include "dpmnist/node_sum.h"
-#include "dpmnist/rng.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/parallel/node_sum.h"
+#include "dpmnist/core/rng.h"
 
 using namespace dpmnist;
 

@@ -13,7 +13,7 @@ command -v $compiler > /dev/null || { echo "no $compiler (Debian: g++-aarch64-li
 mpi_include=$(mpicxx --showme:incdirs 2> /dev/null | tr ' ' '\n' | sed 's/^/-I/')
 failed=0
 count=0
-for file in "$src"/src/*.cpp "$src"/src/predict/*.cpp; do
+for file in "$src"/src/{core,nn,data,parallel,train,predict}/*.cpp; do
   count=$((count + 1))
   # shellcheck disable=SC2086
   if ! $compiler -std=c++20 -fsyntax-only -w -I"$src/include" -I"$cblas" $mpi_include \

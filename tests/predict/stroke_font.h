@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <vector>
 
-#include "dpmnist/dataset.h"
-#include "dpmnist/rng.h"
+#include "dpmnist/data/dataset.h"
+#include "dpmnist/core/rng.h"
 
 namespace dpmnist::test {
 

@@ -11,10 +11,10 @@
 #include <thread>
 #include <vector>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 #include "dpmnist/predict/image.h"
 #include "dpmnist/predict/jpeg_guard.h"
-#include "dpmnist/rng.h"
+#include "dpmnist/core/rng.h"
 #include "support/fixtures.h"
 #include "user_style.h"
 

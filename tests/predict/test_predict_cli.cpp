@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/json.h"
+#include "dpmnist/core/json.h"
 #include "dpmnist/predict/image.h"
-#include "dpmnist/rng.h"
+#include "dpmnist/core/rng.h"
 #include "stroke_font.h"
 #include "support/fixtures.h"
 #include "tiny_model.h"

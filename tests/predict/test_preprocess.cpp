@@ -9,9 +9,9 @@
 #include <cmath>
 #include <string>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 #include "dpmnist/predict/preprocess.h"
-#include "dpmnist/rng.h"
+#include "dpmnist/core/rng.h"
 #include "stroke_font.h"
 
 using namespace dpmnist;

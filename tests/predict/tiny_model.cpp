@@ -2,12 +2,12 @@
 
 #include <numeric>
 
-#include "dpmnist/adam.h"
-#include "dpmnist/batch.h"
-#include "dpmnist/checkpoint.h"
-#include "dpmnist/network.h"
-#include "dpmnist/rng.h"
-#include "dpmnist/softmax_cross_entropy.h"
+#include "dpmnist/nn/adam.h"
+#include "dpmnist/data/batch.h"
+#include "dpmnist/data/checkpoint.h"
+#include "dpmnist/nn/network.h"
+#include "dpmnist/core/rng.h"
+#include "dpmnist/nn/softmax_cross_entropy.h"
 
 namespace dpmnist::test {
 

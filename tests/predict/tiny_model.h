@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/dataset.h"
+#include "dpmnist/data/dataset.h"
 
 namespace dpmnist::test {
 

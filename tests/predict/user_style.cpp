@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "dpmnist/error.h"
-#include "dpmnist/rng.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/core/rng.h"
 #include "stroke_font.h"
 
 // stb_image_write's functions are compiled into dpmnist_predict

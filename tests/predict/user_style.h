@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/dataset.h"
+#include "dpmnist/data/dataset.h"
 #include "dpmnist/predict/image.h"
 #include "stroke_font.h"
 

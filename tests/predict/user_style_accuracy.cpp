@@ -15,7 +15,7 @@
 #include <map>
 #include <string>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 #include "dpmnist/predict/image.h"
 #include "dpmnist/predict/predictor.h"
 #include "dpmnist/predict/preprocess.h"

@@ -11,8 +11,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "dpmnist/checkpoint.h"
-#include "dpmnist/network.h"
+#include "dpmnist/data/checkpoint.h"
+#include "dpmnist/nn/network.h"
 
 namespace dpmnist::test {
 

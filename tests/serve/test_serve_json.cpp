@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "dpmnist/json.h"
+#include "dpmnist/core/json.h"
 #include "dpmnist/serve/api.h"
 
 using namespace dpmnist::serve;

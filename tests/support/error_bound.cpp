@@ -6,7 +6,7 @@
 #include <functional>
 #include <numeric>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 
 namespace dpmnist::test {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/adam.h"
+#include "dpmnist/nn/adam.h"
 
 namespace dpmnist::test {
 

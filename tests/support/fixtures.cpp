@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "dpmnist/rng.h"
+#include "dpmnist/core/rng.h"
 
 namespace dpmnist::test {
 

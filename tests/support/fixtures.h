@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "dpmnist/dataset.h"
+#include "dpmnist/data/dataset.h"
 
 namespace dpmnist::test {
 

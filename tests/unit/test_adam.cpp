@@ -3,7 +3,7 @@
 #include <cmath>
 #include <vector>
 
-#include "dpmnist/adam.h"
+#include "dpmnist/nn/adam.h"
 
 using namespace dpmnist;
 

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <vector>
 
-#include "dpmnist/augment.h"
-#include "dpmnist/batch.h"
+#include "dpmnist/data/augment.h"
+#include "dpmnist/data/batch.h"
 #include "support/fixtures.h"
 
 using namespace dpmnist;

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "dpmnist/batch.h"
+#include "dpmnist/data/batch.h"
 
 using namespace dpmnist;
 

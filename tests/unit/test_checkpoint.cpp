@@ -4,9 +4,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "dpmnist/checkpoint.h"
-#include "dpmnist/hdf5_file.h"
-#include "dpmnist/network.h"
+#include "dpmnist/data/checkpoint.h"
+#include "dpmnist/data/hdf5_file.h"
+#include "dpmnist/nn/network.h"
 #include "support/fixtures.h"
 
 using namespace dpmnist;

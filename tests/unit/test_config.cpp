@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/config.h"
+#include "dpmnist/train/config.h"
 #include "support/fixtures.h"
 
 using namespace dpmnist;

@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/dataset.h"
-#include "dpmnist/error.h"
-#include "dpmnist/idx.h"
-#include "dpmnist/mnist_pool.h"
-#include "dpmnist/rng.h"
-#include "dpmnist/sha256.h"
+#include "dpmnist/data/dataset.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/data/idx.h"
+#include "dpmnist/data/mnist_pool.h"
+#include "dpmnist/core/rng.h"
+#include "dpmnist/data/sha256.h"
 
 namespace dpmnist {
 namespace {

@@ -3,9 +3,9 @@
 #include <numeric>
 #include <vector>
 
-#include "dpmnist/epoch_plan.h"
-#include "dpmnist/rng.h"
-#include "dpmnist/shard.h"
+#include "dpmnist/train/epoch_plan.h"
+#include "dpmnist/core/rng.h"
+#include "dpmnist/core/shard.h"
 
 using namespace dpmnist;
 

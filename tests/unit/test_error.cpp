@@ -5,7 +5,7 @@
 #include <fstream>
 #include <string>
 
-#include "dpmnist/error.h"
+#include "dpmnist/core/error.h"
 #include "support/fixtures.h"
 
 using namespace dpmnist;

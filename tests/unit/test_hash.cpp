@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "dpmnist/hash.h"
+#include "dpmnist/core/hash.h"
 
 using namespace dpmnist;
 

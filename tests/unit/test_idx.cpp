@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/error.h"
-#include "dpmnist/idx.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/data/idx.h"
 
 namespace dpmnist {
 namespace {

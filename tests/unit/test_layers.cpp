@@ -3,11 +3,11 @@
 #include <cmath>
 #include <vector>
 
-#include "dpmnist/blas.h"
-#include "dpmnist/dense.h"
-#include "dpmnist/relu.h"
-#include "dpmnist/rng.h"
-#include "dpmnist/softmax_cross_entropy.h"
+#include "dpmnist/core/blas.h"
+#include "dpmnist/nn/dense.h"
+#include "dpmnist/nn/relu.h"
+#include "dpmnist/core/rng.h"
+#include "dpmnist/nn/softmax_cross_entropy.h"
 #include "support/gradient_check.h"
 #include "support/reference_ops.h"
 

@@ -3,10 +3,10 @@
 #include <cmath>
 #include <vector>
 
-#include "dpmnist/hash.h"
-#include "dpmnist/network.h"
-#include "dpmnist/rng.h"
-#include "dpmnist/softmax_cross_entropy.h"
+#include "dpmnist/core/hash.h"
+#include "dpmnist/nn/network.h"
+#include "dpmnist/core/rng.h"
+#include "dpmnist/nn/softmax_cross_entropy.h"
 #include "support/gradient_check.h"
 #include "support/reference_ops.h"
 

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <string>
 
-#include "dpmnist/number.h"
+#include "dpmnist/core/number.h"
 
 using namespace dpmnist;
 

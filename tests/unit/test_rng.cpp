@@ -4,7 +4,7 @@
 #include <numeric>
 #include <vector>
 
-#include "dpmnist/rng.h"
+#include "dpmnist/core/rng.h"
 
 using namespace dpmnist;
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-#include "dpmnist/runtime.h"
+#include "dpmnist/core/runtime.h"
 
 using namespace dpmnist;
 

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "dpmnist/shard.h"
+#include "dpmnist/core/shard.h"
 
 using namespace dpmnist;
 

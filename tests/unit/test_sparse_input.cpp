@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <vector>
 
-#include "dpmnist/error.h"
-#include "dpmnist/network.h"
-#include "dpmnist/rng.h"
-#include "dpmnist/softmax_cross_entropy.h"
-#include "dpmnist/sparse_input.h"
+#include "dpmnist/core/error.h"
+#include "dpmnist/nn/network.h"
+#include "dpmnist/core/rng.h"
+#include "dpmnist/nn/softmax_cross_entropy.h"
+#include "dpmnist/nn/sparse_input.h"
 #include "support/reference_ops.h"
 
 using namespace dpmnist;

@@ -5,7 +5,7 @@
 
 #include <cstddef>
 
-#include "dpmnist/json.h"
+#include "dpmnist/core/json.h"
 #include "dpmnist/predict/image.h"
 #include "dpmnist/predict/predictor.h"
 #include "dpmnist/predict/preprocess.h"

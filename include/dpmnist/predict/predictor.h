@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/mnist.h"
+#include "dpmnist/core/mnist.h"
 
 namespace dpmnist {
 

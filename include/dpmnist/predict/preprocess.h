@@ -9,7 +9,7 @@
 #include <span>
 #include <string>
 
-#include "dpmnist/mnist.h"
+#include "dpmnist/core/mnist.h"
 #include "dpmnist/predict/image.h"
 
 namespace dpmnist {
