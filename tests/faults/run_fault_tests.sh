@@ -5,32 +5,18 @@
 # uninterrupted run bitwise. Prints a table: fault, outcome, seconds, weights.
 #   tests/faults/run_fault_tests.sh BUILD_BIN SOURCE_DIR
 set -uo pipefail
-# shellcheck source=visits.sh
-source "$(dirname "$0")/visits.sh"
 bin=$1
 src=$2
-work=$(mktemp -d "${TMPDIR:-/tmp}/dpmnist-faults.XXXXXX")
-trap 'pkill -9 -f "$work" 2>/dev/null; rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe --bind-to none)
-[ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
-export OPENBLAS_NUM_THREADS=1
+# shellcheck source=fault_lib.sh
+source "$(dirname "$0")/fault_lib.sh"
 epochs=6
 base=("$bin/dpmnist-train" --config "$src/configs/seed.ini" --model.hidden=32
       --train.batch_size=8 --train.epochs=$epochs --output.progress_seconds=0)
 train=("${base[@]}" --data "$work/data.h5")
-failures=0
 rows=()
 
 record() {  # fault, outcome, seconds, weights
   rows+=("| $1 | $2 | $3 | $4 |")
-}
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-weights() {
-  "$bin/dpmnist-eval" --checkpoint "$1/checkpoint.h5" --data "$work/data.h5" --json 2>/dev/null |
-    sed -n 's/.*"weights_fnv1a": *"\([0-9a-f]*\)".*/\1/p'
 }
 epoch_of() {
   "$bin/dpmnist-eval" --checkpoint "$1" --data "$work/data.h5" --json 2>/dev/null |

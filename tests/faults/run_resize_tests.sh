@@ -10,26 +10,12 @@
 set -uo pipefail
 bin=$1
 src=$2
-work=$(mktemp -d "${TMPDIR:-/tmp}/dpmnist-resize.XXXXXX")
-trap 'pkill -9 -f "$work" 2>/dev/null; rm -rf "$work"' EXIT
-mpi=(mpirun --oversubscribe --bind-to none)
-[ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
-export OPENBLAS_NUM_THREADS=1
+# shellcheck source=fault_lib.sh
+source "$(dirname "$0")/fault_lib.sh"
 digits=2003
 train=("$bin/dpmnist-train" --config "$src/configs/seed.ini" --data "$work/data.h5"
        --model.hidden=32 --train.batch_size=8 --train.epochs=3 --output.progress_seconds=0)
-failures=0
 rows=()
-fail() {
-  echo "FAIL: $*" >&2
-  failures=$((failures + 1))
-}
-weights() {
-  "$bin/dpmnist-eval" --checkpoint "$1/checkpoint.h5" --data "$work/data.h5" --json 2>/dev/null |
-    sed -n 's/.*"weights_fnv1a": *"\([0-9a-f]*\)".*/\1/p'
-}
-# shellcheck source=visits.sh
-source "$(dirname "$0")/visits.sh"
 
 "$bin/make_synthetic_data" "$work/data.h5" $digits 57 || exit 1
 timeout 120 "${mpi[@]}" -np 2 "${train[@]}" --out "$work/reference" > "$work/reference.log" 2>&1 ||

@@ -15,13 +15,7 @@ megabytes=${3:-300}
 threads=4
 limit_mb=8
 source "$(dirname "$0")/serve_lib.sh"
-work=$(mktemp -d "${TMPDIR:-/tmp}/dpmnist-serve-oversize.XXXXXX")
-cleanup() {
-  [ -n "${SERVER_PID:-}" ] && kill -KILL "$SERVER_PID" 2> /dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+serve_test_work oversize
 command -v curl > /dev/null || fail "curl is needed (bash tools/install_deps.sh --tests)"
 peak_kb() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$SERVER_PID/status"; }
 

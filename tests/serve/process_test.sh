@@ -5,13 +5,7 @@
 set -euo pipefail
 SERVE_BIN=$1
 source "$(dirname "$0")/serve_lib.sh"
-work=$(mktemp -d "${TMPDIR:-/tmp}/dpmnist-serve-process.XXXXXX")
-cleanup() {
-  [ -n "${SERVER_PID:-}" ] && kill -KILL "$SERVER_PID" 2> /dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+serve_test_work process
 expect_exit() {  # expect_exit CODE TEXT ARGS...: dpmnist-serve ARGS exits CODE and says TEXT
   local code=$1 text=$2 status=0
   shift 2

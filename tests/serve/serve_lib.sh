@@ -1,5 +1,6 @@
 # Shell helpers for the dpmnist-serve scripts (sourced): start a server on a
-# free loopback port and wait for it, fetch a path without curl, stop it.
+# free loopback port and wait for it, fetch a path without curl, stop it; a
+# test's temporary folder and fail.
 
 # start_server LOG ARGS...: starts dpmnist-serve --port 0 ARGS in the background;
 # sets SERVER_PID and SERVER_PORT once it listens (fails after 60 s).
@@ -45,3 +46,11 @@ stop_server() {
   wait "$SERVER_PID" || status=$?
   return $status
 }
+
+# serve_test_work NAME: sets work (a temporary folder) and an exit trap that
+# kills a started server and removes work; defines fail (message, exit 1).
+serve_test_work() {
+  work=$(mktemp -d "${TMPDIR:-/tmp}/dpmnist-serve-$1.XXXXXX")
+  trap 'if [ -n "${SERVER_PID:-}" ]; then kill -KILL "$SERVER_PID" 2> /dev/null || true; fi; rm -rf "$work"' EXIT
+}
+fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -14,7 +14,6 @@ source_dir=$2
 build_dir=$3
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../serve_lib.sh"
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
 command -v node > /dev/null || fail "node is missing: run tools/install_deps.sh --tests"
 command -v npm > /dev/null || fail "npm is missing: run tools/install_deps.sh --tests"
