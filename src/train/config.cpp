@@ -21,25 +21,38 @@ std::string join_widths(const std::vector<std::size_t>& widths) {
   return text;
 }
 
-// What no single key's range can say: the words of the string keys and the
-// keys that depend on each other. Each number's range is stated where its key
-// is declared (parse_train_args).
+// The words of each word-valued key, in the order its help lists them.
+constexpr std::array<Choice<LrScaling>, 3> kLrScalings = {
+    {{"none", LrScaling::kNone}, {"linear", LrScaling::kLinear}, {"sqrt", LrScaling::kSqrt}}};
+constexpr std::array<Choice<LrDecay>, 3> kDecays = {
+    {{"none", LrDecay::kNone}, {"cosine", LrDecay::kCosine}, {"step", LrDecay::kStep}}};
+constexpr std::array<Choice<FactorMode>, 3> kFactorModes = {
+    {{"auto", FactorMode::kAuto}, {"true", FactorMode::kOn}, {"false", FactorMode::kOff}}};
+constexpr std::array<Choice<GradientSync>, 3> kGradientSyncs = {
+    {{"allreduce", GradientSync::kAllreduce},
+     {"sharded", GradientSync::kSharded},
+     {"shm", GradientSync::kShm}}};
+
+// What no single key can say: the keys that depend on each other. Each
+// number's range and each word's choices are stated where the key is
+// declared (config_keys).
 void validate(const TrainConfig& c) {
-  require(c.lr_scaling == "none" || c.lr_scaling == "linear" || c.lr_scaling == "sqrt",
-          "train.lr_scaling = '", c.lr_scaling, "', expected none, linear or sqrt");
-  require(
-      c.gradient_sync == "allreduce" || c.gradient_sync == "sharded" || c.gradient_sync == "shm",
-      "train.gradient_sync = '", c.gradient_sync, "', expected allreduce, sharded or shm");
-  require(
-      c.gradient_factors == "auto" || c.gradient_factors == "true" || c.gradient_factors == "false",
-      "train.gradient_factors = '", c.gradient_factors, "', expected auto, true or false");
-  require(!c.overlap || c.gradient_sync == "allreduce",
-          "train.overlap = true needs train.gradient_sync = allreduce (got ", c.gradient_sync, ")");
-  require(c.decay == "none" || c.decay == "cosine" || c.decay == "step", "schedule.decay = '",
-          c.decay, "', expected none, cosine or step");
+  require(!c.overlap || c.gradient_sync == GradientSync::kAllreduce,
+          "train.overlap = true needs train.gradient_sync = allreduce (got ",
+          gradient_sync_name(c.gradient_sync), ")");
 }
 
 }  // namespace
+
+const char* name_of(LrScaling scaling) {
+  return name_of_choice(scaling, kLrScalings);
+}
+const char* name_of(LrDecay decay) {
+  return name_of_choice(decay, kDecays);
+}
+const char* name_of(FactorMode mode) {
+  return name_of_choice(mode, kFactorModes);
+}
 
 std::vector<std::size_t> parse_widths(const std::string& text) {
   std::vector<std::size_t> widths;
@@ -75,8 +88,8 @@ std::size_t TrainConfig::global_batch(int world_size) const {
 float TrainConfig::learning_rate(int world_size) const {
   const double ratio =
       static_cast<double>(global_batch(world_size)) / static_cast<double>(lr_reference_batch);
-  const double factor = lr_scaling == "linear" ? ratio
-                        : lr_scaling == "sqrt" ? std::sqrt(ratio)
+  const double factor = lr_scaling == LrScaling::kLinear ? ratio
+                        : lr_scaling == LrScaling::kSqrt   ? std::sqrt(ratio)
                                                : 1.0;
   return static_cast<float>(adam.learning_rate * factor);
 }
@@ -86,11 +99,11 @@ float TrainConfig::learning_rate_at(int world_size, double epochs_done) const {
   if (epochs_done < warmup_epochs) return static_cast<float>(base * epochs_done / warmup_epochs);
   const double span = static_cast<double>(epochs) - warmup_epochs;
   const double progress = span > 0 ? std::min(1.0, (epochs_done - warmup_epochs) / span) : 1.0;
-  if (decay == "cosine") {
+  if (decay == LrDecay::kCosine) {
     const double cosine = 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
     return static_cast<float>(base * (min_lr_fraction + (1.0 - min_lr_fraction) * cosine));
   }
-  if (decay == "step") {
+  if (decay == LrDecay::kStep) {
     const double drops = std::floor((epochs_done - warmup_epochs) / step_epochs);
     return static_cast<float>(base * std::pow(step_gamma, drops));
   }
@@ -107,10 +120,10 @@ std::string TrainConfig::to_text() const {
       << "train.epochs = " << epochs << "\n"
       << "train.batch_size = " << batch_size << "\n"
       << "train.global_batch_size = " << global_batch_size << "\n"
-      << "train.lr_scaling = " << lr_scaling << "\n"
+      << "train.lr_scaling = " << name_of(lr_scaling) << "\n"
       << "train.lr_reference_batch = " << lr_reference_batch << "\n"
-      << "train.gradient_sync = " << gradient_sync << "\n"
-      << "train.gradient_factors = " << gradient_factors << "\n"
+      << "train.gradient_sync = " << gradient_sync_name(gradient_sync) << "\n"
+      << "train.gradient_factors = " << name_of(gradient_factors) << "\n"
       << "train.overlap = " << (overlap ? "true" : "false") << "\n"
       << "train.overlap_chunks = " << overlap_chunks << "\n"
       << "train.seed = " << seed << "\n"
@@ -123,7 +136,7 @@ std::string TrainConfig::to_text() const {
       << "train.label_smoothing = " << label_smoothing << "\n"
       << "train.validation_size = " << validation_size << "\n"
       << "schedule.warmup_epochs = " << warmup_epochs << "\n"
-      << "schedule.decay = " << decay << "\n"
+      << "schedule.decay = " << name_of(decay) << "\n"
       << "schedule.min_lr_fraction = " << min_lr_fraction << "\n"
       << "schedule.step_epochs = " << step_epochs << "\n"
       << "schedule.step_gamma = " << step_gamma << "\n"
@@ -162,20 +175,21 @@ po::options_description config_keys(TrainConfig& c, std::string& hidden) {
              "samples per rank per step");
   add_number(keys, "train.global_batch_size", &c.global_batch_size,
              between<std::size_t>(0, kBatch), "samples per step over all ranks; 0 = batch_size * ranks");
-  keys.add_options()("train.lr_scaling", po::value(&c.lr_scaling),
-                     "none | linear | sqrt in global batch / lr_reference_batch");
+  add_choice(keys, "train.lr_scaling", &c.lr_scaling, kLrScalings,
+             "none | linear | sqrt in global batch / lr_reference_batch");
   add_number(keys, "train.lr_reference_batch", &c.lr_reference_batch,
              between<std::size_t>(1, kBatch), "global batch at which learning_rate applies unscaled");
-  keys.add_options()(
-      "train.gradient_sync", po::value(&c.gradient_sync),
-      "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on a "
-      "slice, allgather) | shm (ZeRO-1 through node shared memory, hierarchical across nodes)")(
-      "train.gradient_factors", po::value(&c.gradient_factors),
-      "auto | true | false: under shm with the sparse input, the first kernel's gradient travels "
-      "as its factors (the batch's nonzeros and dy), each rank forming its slice of the sum from "
-      "them; auto: where that reads fewer bytes from peers than whole gradients")(
-      "train.overlap", po::value(&c.overlap),
-      "true: start summing each gradient range during backward (allreduce only)");
+  add_choice(keys, "train.gradient_sync", &c.gradient_sync, kGradientSyncs,
+             "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on "
+             "a slice, allgather) | shm (ZeRO-1 through node shared memory, hierarchical across "
+             "nodes)");
+  add_choice(keys, "train.gradient_factors", &c.gradient_factors, kFactorModes,
+             "auto | true | false: under shm with the sparse input, the first kernel's gradient "
+             "travels as its factors (the batch's nonzeros and dy), each rank forming its slice of "
+             "the sum from them; auto: where that reads fewer bytes from peers than whole "
+             "gradients");
+  keys.add_options()("train.overlap", po::value(&c.overlap),
+                     "true: start summing each gradient range during backward (allreduce only)");
   add_number(keys, "train.overlap_chunks", &c.overlap_chunks, between<std::size_t>(1, 56),
              "row blocks of the first layer's kernel when overlapping");
   add_number(keys, "train.seed", &c.seed, at_least<std::uint64_t>(0),
@@ -195,7 +209,7 @@ po::options_description config_keys(TrainConfig& c, std::string& hidden) {
              "digits held out of the end of /train for validation and best.h5; 0 = none");
   add_number(keys, "schedule.warmup_epochs", &c.warmup_epochs, at_least(0.0),
              "linear warmup of the learning rate");
-  keys.add_options()("schedule.decay", po::value(&c.decay), "none | cosine | step after warmup");
+  add_choice(keys, "schedule.decay", &c.decay, kDecays, "none | cosine | step after warmup");
   add_number(keys, "schedule.min_lr_fraction", &c.min_lr_fraction, between(0.0, 1.0),
              "cosine floor as a fraction of the rate");
   add_number(keys, "schedule.step_epochs", &c.step_epochs, above(0.0),

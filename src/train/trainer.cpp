@@ -266,7 +266,7 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
 
 FactorShape first_layer_factors(const Comm& comm, const TrainConfig& config,
                                 std::size_t global_batch) {
-  if (config.gradient_factors == "false" || config.sparse_input_max_density <= 0) return {};
+  if (config.gradient_factors == FactorMode::kOff || config.sparse_input_max_density <= 0) return {};
   const std::vector<std::size_t> widths = config.widths();
   return {widths[0], widths[1], (global_batch + comm.size() - 1) / comm.size()};
 }
@@ -276,11 +276,12 @@ TrainingModel::TrainingModel(const Comm& comm, const TrainConfig& config,
     : net(config.widths(), max_batch),
       // auto: factors where they read fewer bytes from peers, for batches up
       // to the sparse path's density (the densest it takes).
-      adam(comm, net.params().size(), config.adam, parse_gradient_sync(config.gradient_sync),
-           ranks_per_node, first_layer_factors(comm, config, global_batch),
-           config.gradient_factors == "auto" ? config.sparse_input_max_density : 0.0),
+      adam(comm, net.params().size(), config.adam, config.gradient_sync, ranks_per_node,
+           first_layer_factors(comm, config, global_batch),
+           config.gradient_factors == FactorMode::kAuto ? config.sparse_input_max_density : 0.0),
       requested_sync_(config.gradient_sync),
-      auto_factors_(config.gradient_factors == "auto" && config.sparse_input_max_density > 0),
+      auto_factors_(config.gradient_factors == FactorMode::kAuto &&
+                    config.sparse_input_max_density > 0),
       sparse_density_(config.sparse_input_max_density),
       world_size_(comm.size()) {
   net.set_dropout(config.dropout, config.input_dropout);
@@ -307,8 +308,8 @@ std::string TrainingModel::describe_gradients() const {
 }
 
 std::string TrainingModel::fallback_note() const {
-  if (parse_gradient_sync(requested_sync_) == adam.sync()) return "";
-  return concat("note: train.gradient_sync = ", requested_sync_,
+  if (requested_sync_ == adam.sync()) return "";
+  return concat("note: train.gradient_sync = ", gradient_sync_name(requested_sync_),
                 " needs the same number of ranks on every node; they differ, so ",
                 gradient_sync_name(adam.sync()), " runs instead\n");
 }
@@ -418,7 +419,7 @@ void print_banner(const Comm& comm, const TrainArgs& args, const RunStart& run,
       << run.data.info.test_count << " test, split " << run.data.info.split << "), loaded in "
       << format_seconds(run.load_seconds) << "\n"
       << "  model " << widths << " (" << model.net.params().size() << " parameters), Adam lr "
-      << config.learning_rate(comm.size()) << " (" << config.lr_scaling
+      << config.learning_rate(comm.size()) << " (" << name_of(config.lr_scaling)
       << " scaling), global batch " << run.global_batch << " (" << run.local_batch
       << " on rank 0), " << run.steps << " steps/epoch, epochs " << run.checkpoint.epoch + 1
       << ".." << config.epochs << "\n"

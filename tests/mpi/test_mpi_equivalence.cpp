@@ -50,8 +50,8 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
   TrainConfig config;
   config.hidden = {widths[1]};
   config.adam = kAdam;
-  config.gradient_sync = gradient_sync_name(sync);
-  config.gradient_factors = "true";
+  config.gradient_sync = sync;
+  config.gradient_factors = FactorMode::kOn;
   config.sparse_input_max_density = sparse_input;
   config.overlap = overlap_chunks > 0;
   config.overlap_chunks = std::max<std::size_t>(overlap_chunks, 1);
@@ -183,7 +183,7 @@ TEST(DataParallel, RanksWithUnevenWorkLeftRunTheSameSteps) {
   for (std::size_t i = first.begin; i + 3 < first.end; ++i) trained[i] = 1;  // 3 rows left there
   TrainConfig config;
   config.hidden = {8};
-  config.gradient_sync = "allreduce";
+  config.gradient_sync = GradientSync::kAllreduce;
   const std::size_t global_batch = 4 * static_cast<std::size_t>(world.size());
   TrainingModel model(world, config, global_batch, global_batch, 0);
   model.net.init_glorot(1);

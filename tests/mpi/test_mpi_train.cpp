@@ -145,7 +145,7 @@ TEST(Train, ResumeAfterEpochKEqualsAnUninterruptedRunBitwise) {
     std::ostringstream log;
     auto args = [&](const std::string& out, std::size_t epochs) {
       TrainArgs a = tiny_args(data, dir + out, epochs);
-      a.config.gradient_sync = sync;
+      a.config.gradient_sync = parse_gradient_sync(sync);
       return a;
     };
     const TrainResult whole = run_training(comm, args("/whole", 3), log);
@@ -208,7 +208,7 @@ TEST(Train, RegularisedRunWithValidationResumesBitwiseAndKeepsTheBestModel) {
     c.max_norm = 3.0f;
     c.adam.weight_decay = 1e-4f;
     c.warmup_epochs = 1;
-    c.decay = "cosine";
+    c.decay = LrDecay::kCosine;
     c.validation_size = 40;
     c.augment.rotate_degrees = 10;
     c.augment.translate = 1.5f;
@@ -316,11 +316,11 @@ TEST(Train, FactoredFirstKernelSumMatchesSummingWholeGradients) {
     std::ostringstream whole_log, factored_log;
     TrainArgs whole_args = tiny_args(data, dir + "/whole", 2);
     whole_args.config.hidden = hidden;
-    whole_args.config.gradient_factors = "false";
+    whole_args.config.gradient_factors = FactorMode::kOff;
     whole_args = well_conditioned(whole_args);
     TrainArgs factored_args = tiny_args(data, dir + "/factored", 2);
     factored_args.config.hidden = hidden;
-    factored_args.config.gradient_factors = "true";
+    factored_args.config.gradient_factors = FactorMode::kOn;
     factored_args = well_conditioned(factored_args);
     const TrainResult whole = run_training(comm, whole_args, whole_log);
     const TrainResult factored = run_training(comm, factored_args, factored_log);

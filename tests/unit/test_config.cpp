@@ -75,7 +75,7 @@ TEST(Config, LearningRateScalesWithTheGlobalBatch) {
   TrainArgs args = parse({"--data", "d", "--out", "o", "--train.lr_scaling=linear"});
   EXPECT_FLOAT_EQ(args.config.learning_rate(1), 1e-3f);
   EXPECT_FLOAT_EQ(args.config.learning_rate(4), 4e-3f);
-  args.config.lr_scaling = "sqrt";
+  args.config.lr_scaling = LrScaling::kSqrt;
   EXPECT_FLOAT_EQ(args.config.learning_rate(4), 2e-3f);
   args.config.global_batch_size = 32;  // held fixed: no scaling whatever the world size
   EXPECT_FLOAT_EQ(args.config.learning_rate(8), 1e-3f);

@@ -9,9 +9,18 @@
 #include <vector>
 
 #include "dpmnist/nn/adam.h"
+#include "dpmnist/parallel/gradient_sum.h"
 #include "dpmnist/data/augment.h"
 
 namespace dpmnist {
+
+// The word-valued keys, parsed once from their words (and written back as them).
+enum class LrScaling { kNone, kLinear, kSqrt };  // train.lr_scaling: none | linear | sqrt
+enum class LrDecay { kNone, kCosine, kStep };    // schedule.decay: none | cosine | step
+enum class FactorMode { kAuto, kOn, kOff };      // train.gradient_factors: auto | true | false
+const char* name_of(LrScaling scaling);
+const char* name_of(LrDecay decay);
+const char* name_of(FactorMode mode);
 
 struct TrainConfig {
   std::vector<std::size_t> hidden = {128};  // model.hidden: widths of the ReLU layers
@@ -21,10 +30,10 @@ struct TrainConfig {
   std::size_t epochs = 5;                   // train.epochs
   std::size_t batch_size = 32;              // train.batch_size: per rank
   std::size_t global_batch_size = 0;        // train.global_batch_size: 0 = batch_size * ranks
-  std::string lr_scaling = "none";          // train.lr_scaling: none | linear | sqrt
+  LrScaling lr_scaling = LrScaling::kNone;  // train.lr_scaling
   std::size_t lr_reference_batch = 32;      // train.lr_reference_batch
-  std::string gradient_sync = "shm";        // train.gradient_sync: allreduce | sharded | shm
-  std::string gradient_factors = "auto";    // train.gradient_factors: auto | true | false
+  GradientSync gradient_sync = GradientSync::kShm;  // train.gradient_sync
+  FactorMode gradient_factors = FactorMode::kAuto;  // train.gradient_factors
   bool overlap = false;                     // train.overlap: sums start during backward
   std::size_t overlap_chunks = 4;           // train.overlap_chunks: first-layer row blocks
   AdamSettings adam;                        // optimizer.*
@@ -32,7 +41,7 @@ struct TrainConfig {
   float label_smoothing = 0;                // train.label_smoothing
   std::size_t validation_size = 0;          // train.validation_size: held out of /train
   double warmup_epochs = 0;                 // schedule.warmup_epochs
-  std::string decay = "none";               // schedule.decay: none | cosine | step
+  LrDecay decay = LrDecay::kNone;           // schedule.decay
   double min_lr_fraction = 0;               // schedule.min_lr_fraction (cosine floor)
   double step_epochs = 10;                  // schedule.step_epochs
   double step_gamma = 0.1;                  // schedule.step_gamma

@@ -68,7 +68,7 @@ struct TrainingModel {
   StepOptions step_options;  // overlap, label smoothing, max norm (per-step fields unset)
 
  private:
-  std::string requested_sync_;
+  GradientSync requested_sync_;
   bool auto_factors_ = false;
   float sparse_density_ = 0;
   int world_size_ = 1;
