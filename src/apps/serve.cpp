@@ -55,6 +55,58 @@ class SignalStopper {
   std::thread thread_;
 };
 
+// The command line: ServerOptions and the checkpoint, or an exit code (0
+// after --help, 2 on a bad option, with the reason printed).
+struct Parsed {
+  std::string checkpoint_path;
+  serve::ServerOptions options;
+  std::size_t max_body_mb = 8;
+  int exit_code = -1;  // >= 0: exit now
+};
+
+Parsed parse_options(int argc, char** argv) {
+  Parsed p;
+  serve::ServerOptions& options = p.options;
+  po::options_description described("dpmnist-serve options");
+  // clang-format off
+  described.add_options()
+      ("help,h", "print this help")
+      ("checkpoint", po::value(&p.checkpoint_path)->required(), "trained checkpoint (.h5)")
+      ("host", po::value(&options.host)->default_value(options.host),
+       "address to listen on (0.0.0.0: every interface)")
+      ("web-dir", po::value(&options.web_dir),
+       "serve the page from this directory (index.html, app.js, style.css) instead of the "
+       "copy built into the binary; for working on the page")
+      ("log-requests", po::bool_switch(&options.log_requests), "one line per request on stderr");
+  // clang-format on
+  add_number(described, "port", &options.port, between(0, 65535), "TCP port; 0: any free port");
+  add_number(described, "threads", &options.threads, between<std::size_t>(1, 1024),
+             "worker threads = requests served at once (each keep-alive connection holds one)");
+  add_number(described, "max-body-mb", &p.max_body_mb, between<std::size_t>(1, 1024),
+             "largest request body in MB (larger: 413)");
+  add_number(described, "max-pixels", &options.max_pixels,
+             between<std::size_t>(1, std::size_t{1} << 30), "largest image, width x height (larger: 400)");
+  add_number(described, "keep-alive", &options.keep_alive_seconds, between(1, 3600),
+             "seconds an idle keep-alive connection keeps its worker");
+  try {
+    po::variables_map vm;
+    po::store(po::parse_command_line(argc, argv, described), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: dpmnist-serve --checkpoint runs/seed/checkpoint.h5 [--port 8080]\n"
+                << described;
+      p.exit_code = 0;
+      return p;
+    }
+    po::notify(vm);
+    options.max_body_bytes = p.max_body_mb << 20;
+  } catch (const std::exception& e) {
+    std::cerr << "dpmnist-serve: " << e.what() << "\n(see dpmnist-serve --help)\n";
+    p.exit_code = 2;
+  }
+  return p;
+}
+
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,44 +125,11 @@ int main(int argc, char** argv) {
   // A client that hangs up mid-reply must not end the process.
   signal(SIGPIPE, SIG_IGN);
 
-  std::string checkpoint_path;
-  serve::ServerOptions options;
-  std::size_t max_body_mb = 8;
-  po::options_description described("dpmnist-serve options");
-  // clang-format off
-  described.add_options()
-      ("help,h", "print this help")
-      ("checkpoint", po::value(&checkpoint_path)->required(), "trained checkpoint (.h5)")
-      ("host", po::value(&options.host)->default_value(options.host),
-       "address to listen on (0.0.0.0: every interface)")
-      ("web-dir", po::value(&options.web_dir),
-       "serve the page from this directory (index.html, app.js, style.css) instead of the "
-       "copy built into the binary; for working on the page")
-      ("log-requests", po::bool_switch(&options.log_requests), "one line per request on stderr");
-  // clang-format on
-  add_number(described, "port", &options.port, between(0, 65535), "TCP port; 0: any free port");
-  add_number(described, "threads", &options.threads, between<std::size_t>(1, 1024),
-             "worker threads = requests served at once (each keep-alive connection holds one)");
-  add_number(described, "max-body-mb", &max_body_mb, between<std::size_t>(1, 1024),
-             "largest request body in MB (larger: 413)");
-  add_number(described, "max-pixels", &options.max_pixels,
-             between<std::size_t>(1, std::size_t{1} << 30), "largest image, width x height (larger: 400)");
-  add_number(described, "keep-alive", &options.keep_alive_seconds, between(1, 3600),
-             "seconds an idle keep-alive connection keeps its worker");
-  try {
-    po::variables_map vm;
-    po::store(po::parse_command_line(argc, argv, described), vm);
-    if (vm.count("help")) {
-      std::cout << "usage: dpmnist-serve --checkpoint runs/seed/checkpoint.h5 [--port 8080]\n"
-                << described;
-      return 0;
-    }
-    po::notify(vm);
-    options.max_body_bytes = max_body_mb << 20;
-  } catch (const std::exception& e) {
-    std::cerr << "dpmnist-serve: " << e.what() << "\n(see dpmnist-serve --help)\n";
-    return 2;
-  }
+  Parsed parsed = parse_options(argc, argv);
+  if (parsed.exit_code >= 0) return parsed.exit_code;
+  const std::string& checkpoint_path = parsed.checkpoint_path;
+  const serve::ServerOptions& options = parsed.options;
+  const std::size_t max_body_mb = parsed.max_body_mb;
 
   try {
     const Predictor predictor(checkpoint_path);
