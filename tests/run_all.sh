@@ -7,7 +7,7 @@
 # execute and with dpmnist's own kernels built for the next lower x86-64 level
 # (build-isa/), so that a result that holds for one set of kernels only fails
 # here; then build with AddressSanitizer + UBSan in build-asan/ and run the
-# unit, MPI and server API tests there. Small synthetic data only; about 12
+# unit, MPI and server API tests there. Small synthetic data only; about 18
 # minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
