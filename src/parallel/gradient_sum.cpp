@@ -58,23 +58,31 @@ class AllreduceSum final : public GradientSum {
 
   std::span<const float> reduce(const GradientFactors&, SyncSeconds& seconds) override {
     const Stopwatch watch;
-    if (pending_.empty()) {
-      comm_.allreduce_sum(buffer_);  // every rank joins, even with an empty batch
-    } else {
+    // Whether this step's sums were started during backward, not whether
+    // some are still pending: progress() may have seen them all complete,
+    // and summing again would multiply by the world size on this rank only.
+    if (started_) {
       Comm::wait_all(pending_);
+      started_ = false;
+    } else {
+      comm_.allreduce_sum(buffer_);  // every rank joins, even with an empty batch
     }
     seconds.comm += watch.seconds();
     return buffer_;
   }
   void gather(std::span<float>, SyncSeconds&) override {}
   void gather_slices(std::span<float>) const override {}
-  void start(std::span<float> range) override { pending_.push_back(comm_.iallreduce_sum(range)); }
+  void start(std::span<float> range) override {
+    pending_.push_back(comm_.iallreduce_sum(range));
+    started_ = true;
+  }
   void progress() override { Comm::test_all(pending_); }
 
  private:
   const Comm& comm_;
   std::vector<float> buffer_;          // [P + 1]
-  std::vector<MPI_Request> pending_;   // sums started during backward
+  std::vector<MPI_Request> pending_;   // sums started during backward, not yet completed
+  bool started_ = false;               // this step's sums were started during backward
 };
 
 // ZeRO-1: reduce-scatter, each rank updates its slice, allgather; the control

@@ -150,6 +150,32 @@ TEST(DataParallel, ShmFallsBackToShardedOnEveryRankWhenNodesDiffer) {
   EXPECT_TRUE(world.agree(static_cast<std::uint64_t>(adam.sync())));
 }
 
+// Overlapped sums that progress() saw complete before step(): step must not
+// sum them again (that multiplied this rank's gradient by the world size and,
+// where another rank still waited, mismatched the collectives).
+TEST(DataParallel, OverlappedSumsCompletedEarlyAreNotSummedTwice) {
+  const Comm world;
+  constexpr std::size_t kCount = 12;
+  auto run = [&](bool overlapped) {
+    DistributedAdam adam(world, kCount, kAdam, GradientSync::kAllreduce);
+    std::span<float> buffer = adam.gradient_buffer();
+    for (std::size_t i = 0; i < kCount; ++i) {
+      buffer[i] = 0.01f * static_cast<float>(i + 1) * static_cast<float>(world.rank() + 1);
+    }
+    buffer[kCount] = 0.0f;  // control word
+    if (overlapped) {
+      adam.start_sum(buffer);
+      world.barrier();  // every rank has started: the sums can complete
+      for (int i = 0; i < 1000; ++i) adam.progress();
+    }
+    std::vector<float> params(kCount, 0.5f);
+    SyncSeconds seconds;
+    adam.step(params, buffer, seconds);
+    return params;
+  };
+  EXPECT_EQ(run(true), run(false)) << "rank " << world.rank();
+}
+
 TEST(DataParallel, SparseInputFirstLayerMatchesTheDenseSingleRank) {
   // The reference stays the dense sgemm on one rank.
   expect_equivalent(96, 24, GradientSync::kAllreduce, 0, 0, 1.0f);
