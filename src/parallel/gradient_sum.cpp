@@ -8,13 +8,6 @@
 
 namespace dpmnist {
 
-GradientSync parse_gradient_sync(const std::string& name) {
-  if (name == "allreduce") return GradientSync::kAllreduce;
-  if (name == "sharded") return GradientSync::kSharded;
-  if (name == "shm") return GradientSync::kShm;
-  throw Error(concat("train.gradient_sync = '", name, "', expected allreduce, sharded or shm"));
-}
-
 const char* gradient_sync_name(GradientSync sync) {
   switch (sync) {
     case GradientSync::kAllreduce:

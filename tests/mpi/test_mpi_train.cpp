@@ -139,13 +139,15 @@ TEST(Train, LearnsWritesFilesAndKeepsRanksIdentical) {
 
 TEST(Train, ResumeAfterEpochKEqualsAnUninterruptedRunBitwise) {
   const Comm comm;
-  for (const std::string sync : {"allreduce", "sharded", "shm"}) {
+  for (const GradientSync mode :
+       {GradientSync::kAllreduce, GradientSync::kSharded, GradientSync::kShm}) {
+    const std::string sync = gradient_sync_name(mode);
     const std::string dir = shared_dir(comm, "resume-" + sync);
     const std::string data = make_data(comm, dir);
     std::ostringstream log;
     auto args = [&](const std::string& out, std::size_t epochs) {
       TrainArgs a = tiny_args(data, dir + out, epochs);
-      a.config.gradient_sync = parse_gradient_sync(sync);
+      a.config.gradient_sync = mode;
       return a;
     };
     const TrainResult whole = run_training(comm, args("/whole", 3), log);

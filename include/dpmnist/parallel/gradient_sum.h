@@ -19,8 +19,7 @@
 namespace dpmnist {
 
 enum class GradientSync { kAllreduce, kSharded, kShm };
-// "allreduce", "sharded" or "shm"; anything else throws naming the value.
-GradientSync parse_gradient_sync(const std::string& name);
+// "allreduce", "sharded" or "shm" (train.gradient_sync's words, read in config.cpp).
 const char* gradient_sync_name(GradientSync sync);
 
 // Seconds one step adds: forming gradients (from factors), communicating
