@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "dpmnist/core/runtime.h"
 #include "dpmnist/nn/adam.h"
 #include "dpmnist/parallel/comm.h"
-#include "dpmnist/core/runtime.h"
 
 using namespace dpmnist;
 using Clock = std::chrono::steady_clock;

@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/parallel/comm.h"
 #include "dpmnist/core/error.h"
-#include "dpmnist/parallel/node_sum.h"
 #include "dpmnist/core/runtime.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/parallel/node_sum.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;
@@ -184,7 +184,8 @@ void print_table(const std::vector<Row>& rows, const Comm& comm, Op op) {
                          ? "MPI_Iallreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM) + MPI_Wait"
                          : "MPI_Allreduce(MPI_IN_PLACE, MPI_FLOAT, MPI_SUM)";
   std::printf("# dpmnist-bench-allreduce: %s, %d rank(s), rank 0 on %s\n# machine: %s\n", what,
-              comm.size(), comm.host().c_str(), (runtime_description() + ", " + mpi_library_version()).c_str());
+              comm.size(), comm.host().c_str(),
+              (runtime_description() + ", " + mpi_library_version()).c_str());
   std::printf(
       "# latency per call in us: avg, median, min, max over the timed iterations, each "
       "the max over ranks\n# algbw = bytes / median (robust to preemption on a shared "

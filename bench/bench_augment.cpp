@@ -7,11 +7,11 @@
 #include <cstring>
 #include <vector>
 
+#include "dpmnist/core/rng.h"
+#include "dpmnist/core/runtime.h"
 #include "dpmnist/data/augment.h"
 #include "dpmnist/data/batch.h"
-#include "dpmnist/core/rng.h"
 #include "dpmnist/parallel/comm.h"
-#include "dpmnist/core/runtime.h"
 
 using namespace dpmnist;
 using Clock = std::chrono::steady_clock;
@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
   affine.translate = 2;
   AugmentSettings elastic = affine;
   elastic.elastic_alpha = 2;
-  std::printf("# machine: %s\n", (dpmnist::runtime_description() + ", " + dpmnist::mpi_library_version()).c_str());
+  std::printf("# machine: %s\n",
+              (dpmnist::runtime_description() + ", " + dpmnist::mpi_library_version()).c_str());
   std::printf("per image (one thread, %zu images):\n  %-22s %7.3f us\n", images, "pixel/255 only",
               plain);
   for (const Case& c : {Case{"affine", affine}, Case{"affine + elastic", elastic}}) {

@@ -13,15 +13,15 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/data/batch.h"
 #include "dpmnist/core/blas.h"
-#include "dpmnist/data/dataset.h"
-#include "dpmnist/nn/dense.h"
-#include "dpmnist/data/hdf5_file.h"
 #include "dpmnist/core/rng.h"
-#include "dpmnist/parallel/comm.h"
 #include "dpmnist/core/runtime.h"
+#include "dpmnist/data/batch.h"
+#include "dpmnist/data/dataset.h"
+#include "dpmnist/data/hdf5_file.h"
+#include "dpmnist/nn/dense.h"
 #include "dpmnist/nn/sparse_input.h"
+#include "dpmnist/parallel/comm.h"
 
 using namespace dpmnist;
 using Clock = std::chrono::steady_clock;

@@ -14,10 +14,10 @@
 #include <vector>
 
 #include "dpmnist/core/blas.h"
-#include "dpmnist/train/config.h"
 #include "dpmnist/core/error.h"
-#include "dpmnist/parallel/comm.h"
 #include "dpmnist/core/runtime.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/train/config.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;
@@ -168,7 +168,8 @@ int main(int argc, char** argv) {
     std::printf(
         "# dpmnist-bench-sgemm: cblas_sgemm through dpmnist::gemm, %d OpenBLAS thread(s);"
         " median (best) of %zu blocks of ~%.2f s\n# machine: %s\n",
-        threads, repeats, block_seconds, (runtime_description() + ", " + mpi_library_version()).c_str());
+        threads, repeats, block_seconds,
+        (runtime_description() + ", " + mpi_library_version()).c_str());
     for (const std::string& hidden_text : hidden_list) {
       const std::vector<std::size_t> hidden = parse_widths(hidden_text);
       const std::string model = model_name(hidden);

@@ -4,17 +4,17 @@
 #include <cstdio>
 #include <iostream>
 
-#include "dpmnist/data/checkpoint.h"
-#include "dpmnist/parallel/comm.h"
-#include "dpmnist/data/dataset.h"
 #include "dpmnist/core/error.h"
-#include "dpmnist/train/evaluate.h"
 #include "dpmnist/core/hash.h"
-#include "dpmnist/data/hdf5_file.h"
 #include "dpmnist/core/json.h"
-#include "dpmnist/nn/network.h"
 #include "dpmnist/core/runtime.h"
 #include "dpmnist/core/shard.h"
+#include "dpmnist/data/checkpoint.h"
+#include "dpmnist/data/dataset.h"
+#include "dpmnist/data/hdf5_file.h"
+#include "dpmnist/nn/network.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/train/evaluate.h"
 #include "dpmnist/train/options.h"
 
 namespace po = boost::program_options;
@@ -62,7 +62,8 @@ void print_json(const std::string& checkpoint_path, const Checkpoint& checkpoint
   Json confusion = Json::array();
   for (std::size_t t = 0; t < kNumClasses; ++t) {
     Json row = Json::array();
-    for (std::size_t p = 0; p < kNumClasses; ++p) row.push_back(static_cast<std::int64_t>(sums.confusion(t, p)));
+    for (std::size_t p = 0; p < kNumClasses; ++p)
+      row.push_back(static_cast<std::int64_t>(sums.confusion(t, p)));
     confusion.push_back(row);
   }
   const Json json = {{"checkpoint", checkpoint_path},

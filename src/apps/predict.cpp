@@ -14,13 +14,13 @@
 #include <vector>
 
 #include "dpmnist/core/error.h"
+#include "dpmnist/core/runtime.h"
+#include "dpmnist/core/stopwatch.h"
 #include "dpmnist/predict/image.h"
 #include "dpmnist/predict/prediction_json.h"
 #include "dpmnist/predict/predictor.h"
 #include "dpmnist/predict/preprocess.h"
-#include "dpmnist/core/runtime.h"
 #include "dpmnist/train/options.h"
-#include "dpmnist/core/stopwatch.h"
 
 namespace po = boost::program_options;
 using namespace dpmnist;
@@ -129,8 +129,8 @@ int main(int argc, char** argv) {
         "checkpoint", po::value(&checkpoint_path)->required(), "checkpoint.h5 from dpmnist-train")(
         "json", "one JSON object per file and line")(
         "save-preprocessed", po::value(&save_dir),
-        "write each 28x28 model input as DIR/<name>.png")(
-        "file", po::value(&files), "PNG, JPEG, BMP, GIF or PGM/PPM images");
+        "write each 28x28 model input as DIR/<name>.png")("file", po::value(&files),
+                                                          "PNG, JPEG, BMP, GIF or PGM/PPM images");
     add_number(options, "top", &top, between<std::size_t>(1, kNumClasses),
                "how many classes to list, most probable first");
     add_number(options, "repeat", &repeat, between<std::size_t>(1, 1'000'000),

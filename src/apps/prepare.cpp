@@ -8,8 +8,8 @@
 #include <iostream>
 #include <string>
 
-#include "dpmnist/data/dataset.h"
 #include "dpmnist/core/error.h"
+#include "dpmnist/data/dataset.h"
 #include "dpmnist/data/mnist_pool.h"
 #include "dpmnist/data/sha256.h"
 #include "dpmnist/train/options.h"
@@ -103,8 +103,8 @@ int main(int argc, char** argv) {
         "out", po::value(&options.out_path)->required(), "HDF5 file to write")(
         "split", po::value(&options.split)->default_value(options.split),
         "stratified (80/20 per class of all 70,000) or official (60,000/10,000)");
-    add_number(described, "seed", &options.seed,
-               at_least<std::int64_t>(0), "seed of the split and the train order");
+    add_number(described, "seed", &options.seed, at_least<std::int64_t>(0),
+               "seed of the split and the train order");
     po::variables_map values;
     po::store(po::command_line_parser(argc, argv)
                   .options(described)

@@ -13,8 +13,8 @@
 #include <thread>
 
 #include "dpmnist/core/error.h"
-#include "dpmnist/predict/predictor.h"
 #include "dpmnist/core/runtime.h"
+#include "dpmnist/predict/predictor.h"
 #include "dpmnist/serve/server.h"
 #include "dpmnist/train/options.h"
 
@@ -85,7 +85,8 @@ Parsed parse_options(int argc, char** argv) {
   add_number(described, "max-body-mb", &p.max_body_mb, between<std::size_t>(1, 1024),
              "largest request body in MB (larger: 413)");
   add_number(described, "max-pixels", &options.max_pixels,
-             between<std::size_t>(1, std::size_t{1} << 30), "largest image, width x height (larger: 400)");
+             between<std::size_t>(1, std::size_t{1} << 30),
+             "largest image, width x height (larger: 400)");
   add_number(described, "keep-alive", &options.keep_alive_seconds, between(1, 3600),
              "seconds an idle keep-alive connection keeps its worker");
   try {
@@ -105,7 +106,6 @@ Parsed parse_options(int argc, char** argv) {
   }
   return p;
 }
-
 
 }  // namespace
 

@@ -1,10 +1,10 @@
 // dpmnist-train: parse, wire up, catch. All numerics live in the library.
 #include <iostream>
 
-#include "dpmnist/parallel/comm.h"
-#include "dpmnist/train/config.h"
 #include "dpmnist/core/error.h"
 #include "dpmnist/core/runtime.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/train/config.h"
 #include "dpmnist/train/stop_signal.h"
 #include "dpmnist/train/trainer.h"
 

@@ -34,8 +34,7 @@ std::string Allowed<T>::describe() const {
   const std::string kind = std::is_integral_v<T> ? "an integer" : "a number";
   const bool no_high = high == std::numeric_limits<T>::max() && !high_open;
   // An unsigned type's lowest, 0, is still said: it is what "-1" breaks.
-  const bool no_low =
-      std::is_signed_v<T> && low == std::numeric_limits<T>::lowest() && !low_open;
+  const bool no_low = std::is_signed_v<T> && low == std::numeric_limits<T>::lowest() && !low_open;
   if (no_high && no_low) return kind;
   if (no_high) return concat(kind, low_open ? " > " : " >= ", show(low));
   if (no_low) return concat(kind, high_open ? " < " : " <= ", show(high));
@@ -59,8 +58,8 @@ T parse_number(std::string_view key, std::string_view text, const Allowed<T>& al
   return value;
 }
 
-#define DPMNIST_NUMBER(T)                                                           \
-  template struct Allowed<T>;                                                       \
+#define DPMNIST_NUMBER(T)     \
+  template struct Allowed<T>; \
   template T parse_number<T>(std::string_view, std::string_view, const Allowed<T>&);
 DPMNIST_NUMBER(int)
 DPMNIST_NUMBER(long)

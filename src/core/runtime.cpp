@@ -12,8 +12,8 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "dpmnist/core/blas.h"

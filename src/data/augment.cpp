@@ -4,8 +4,8 @@
 #include <cmath>
 #include <numbers>
 
-#include "dpmnist/data/dataset.h"
 #include "dpmnist/core/error.h"
+#include "dpmnist/data/dataset.h"
 
 namespace dpmnist {
 namespace {

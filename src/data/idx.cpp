@@ -1,12 +1,12 @@
 #include "dpmnist/data/idx.h"
 
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
-#include "dpmnist/data/dataset.h"
 #include "dpmnist/core/error.h"
+#include "dpmnist/data/dataset.h"
 
 namespace dpmnist {
 namespace {

@@ -1,4 +1,3 @@
-#include "dpmnist/core/hash.h"
 #include "dpmnist/data/mnist_pool.h"
 
 #include <algorithm>
@@ -7,8 +6,9 @@
 #include <numeric>
 
 #include "dpmnist/core/error.h"
-#include "dpmnist/data/idx.h"
+#include "dpmnist/core/hash.h"
 #include "dpmnist/core/rng.h"
+#include "dpmnist/data/idx.h"
 
 namespace dpmnist {
 namespace {

@@ -4,10 +4,10 @@
 #include <cmath>
 #include <cstring>
 
-#include "dpmnist/nn/dense.h"
 #include "dpmnist/core/error.h"
-#include "dpmnist/nn/relu.h"
 #include "dpmnist/core/rng.h"
+#include "dpmnist/nn/dense.h"
+#include "dpmnist/nn/relu.h"
 
 namespace dpmnist {
 

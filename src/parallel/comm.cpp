@@ -238,9 +238,9 @@ void Comm::wait_all(std::vector<MPI_Request>& requests) {
 bool Comm::test_all(std::vector<MPI_Request>& requests) {
   if (requests.empty()) return true;
   int done = 0;
-  check_mpi(MPI_Testall(to_int(requests.size(), "requests"), requests.data(), &done,
-                        MPI_STATUSES_IGNORE),
-            "MPI_Testall");
+  check_mpi(
+      MPI_Testall(to_int(requests.size(), "requests"), requests.data(), &done, MPI_STATUSES_IGNORE),
+      "MPI_Testall");
   if (done) requests.clear();
   return done != 0;
 }

@@ -41,8 +41,7 @@ void slice_layout(std::size_t count, int parts, std::vector<int>& counts,
 // backward); every rank updates every parameter.
 class AllreduceSum final : public GradientSum {
  public:
-  AllreduceSum(const Comm& comm, std::size_t param_count)
-      : comm_(comm), buffer_(param_count + 1) {
+  AllreduceSum(const Comm& comm, std::size_t param_count) : comm_(comm), buffer_(param_count + 1) {
     pending_.reserve(64);
   }
   std::span<float> buffer() override { return buffer_; }
@@ -73,9 +72,9 @@ class AllreduceSum final : public GradientSum {
 
  private:
   const Comm& comm_;
-  std::vector<float> buffer_;          // [P + 1]
-  std::vector<MPI_Request> pending_;   // sums started during backward, not yet completed
-  bool started_ = false;               // this step's sums were started during backward
+  std::vector<float> buffer_;         // [P + 1]
+  std::vector<MPI_Request> pending_;  // sums started during backward, not yet completed
+  bool started_ = false;              // this step's sums were started during backward
 };
 
 // ZeRO-1: reduce-scatter, each rank updates its slice, allgather; the control

@@ -36,12 +36,8 @@ Json prediction_json(const DecodedImage& decoded, const Preprocessed& pre,
                      const Prediction* prediction, std::size_t top) {
   Json out;
   if (prediction == nullptr) {
-    out = {{"no_digit", true},
-           {"reason", pre.reason},
-           {"digit", nullptr},
-           {"probability", nullptr},
-           {"probabilities", Json::array()},
-           {"top", Json::array()}};
+    out = {{"no_digit", true},       {"reason", pre.reason},           {"digit", nullptr},
+           {"probability", nullptr}, {"probabilities", Json::array()}, {"top", Json::array()}};
   } else {
     Json probabilities = Json::array();
     for (float p : prediction->probabilities) probabilities.push_back(json_float(p));

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <numeric>
 
-#include "dpmnist/data/checkpoint.h"
 #include "dpmnist/core/error.h"
+#include "dpmnist/data/checkpoint.h"
 #include "dpmnist/nn/softmax_cross_entropy.h"
 
 namespace dpmnist {

@@ -4,10 +4,10 @@
 #include <chrono>
 
 #include "dpmnist/core/error.h"
-#include "dpmnist/predict/preprocess.h"
-#include "dpmnist/core/stopwatch.h"
 #include "dpmnist/core/json.h"
+#include "dpmnist/core/stopwatch.h"
 #include "dpmnist/predict/prediction_json.h"
+#include "dpmnist/predict/preprocess.h"
 
 namespace dpmnist::serve {
 

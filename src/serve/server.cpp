@@ -12,10 +12,10 @@
 #include <exception>
 
 #include "dpmnist/core/error.h"
-#include "dpmnist/serve/api.h"
-#include "dpmnist/serve/assets.h"
 #include "dpmnist/core/json.h"
 #include "dpmnist/core/stopwatch.h"
+#include "dpmnist/serve/api.h"
+#include "dpmnist/serve/assets.h"
 
 namespace dpmnist::serve {
 
@@ -65,8 +65,7 @@ std::span<const std::uint8_t> as_bytes(const std::string& text) {
 }
 
 bool is_chunked(const httplib::Request& req) {
-  return media_type(req.get_header_value("Transfer-Encoding")).find("chunked") !=
-         std::string::npos;
+  return media_type(req.get_header_value("Transfer-Encoding")).find("chunked") != std::string::npos;
 }
 
 // An upload as read for POST /api/predict: the whole body, or for
@@ -87,9 +86,10 @@ Upload read_upload(const httplib::Request& req, const httplib::ContentReader& re
   // One buffer of its final size (the declared length, or the limit for a
   // chunked body), not a doubling string: a worker holds at most the limit.
   const std::string declared = req.get_header_value("Content-Length");
-  upload.bytes.reserve(declared.empty() ? max_bytes
-                                        : std::min<std::uint64_t>(
-                                              std::strtoull(declared.c_str(), nullptr, 10), max_bytes));
+  upload.bytes.reserve(
+      declared.empty()
+          ? max_bytes
+          : std::min<std::uint64_t>(std::strtoull(declared.c_str(), nullptr, 10), max_bytes));
   std::size_t total = 0;
   bool in_image = false;
   const auto receive = [&](const char* data, std::size_t length) {
@@ -202,8 +202,9 @@ httplib::Server::HandlerResponse Server::Impl::refuse_unread_body(const httplib:
     }
   }
   if (is_chunked(req) && !(req.method == "POST" && req.path == "/api/predict")) {
-    send(res, error_reply(411, "a chunked request body is accepted only by POST /api/predict; "
-                               "send this one with a Content-Length"));
+    send(res, error_reply(411,
+                          "a chunked request body is accepted only by POST /api/predict; "
+                          "send this one with a Content-Length"));
     res.set_header("Connection", "close");
     return httplib::Server::HandlerResponse::Handled;
   }
@@ -302,10 +303,9 @@ void Server::Impl::set_up() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     return refuse_unread_body(req, res);
   });
-  http.Post("/api/predict", [this](const httplib::Request& req, httplib::Response& res,
-                                   const httplib::ContentReader& reader) {
-    handle_predict(req, res, reader);
-  });
+  http.Post("/api/predict",
+            [this](const httplib::Request& req, httplib::Response& res,
+                   const httplib::ContentReader& reader) { handle_predict(req, res, reader); });
   // Everything else, after httplib has read any body: the page's files, 405
   // for a known path with another method, 404 JSON for the rest.
   const auto other = [this](const httplib::Request& req, httplib::Response& res) {

@@ -89,8 +89,8 @@ float TrainConfig::learning_rate(int world_size) const {
   const double ratio =
       static_cast<double>(global_batch(world_size)) / static_cast<double>(lr_reference_batch);
   const double factor = lr_scaling == LrScaling::kLinear ? ratio
-                        : lr_scaling == LrScaling::kSqrt   ? std::sqrt(ratio)
-                                               : 1.0;
+                        : lr_scaling == LrScaling::kSqrt ? std::sqrt(ratio)
+                                                         : 1.0;
   return static_cast<float>(adam.learning_rate * factor);
 }
 
@@ -166,23 +166,25 @@ po::options_description config_keys(TrainConfig& c, std::string& hidden) {
              "dropout rate of hidden units (training only)");
   add_number(keys, "model.input_dropout", &c.input_dropout, from_below(0.0f, 1.0f),
              "dropout rate of input pixels");
-  add_number(keys, "model.sparse_input_max_density", &c.sparse_input_max_density,
-             between(0.0f, 1.0f),
-             "first layer skips zero pixels in batches with at most this share of nonzeros; 0 = off");
+  add_number(
+      keys, "model.sparse_input_max_density", &c.sparse_input_max_density, between(0.0f, 1.0f),
+      "first layer skips zero pixels in batches with at most this share of nonzeros; 0 = off");
   add_number(keys, "train.epochs", &c.epochs, between<std::size_t>(1, kMany),
              "epochs to train (in total, counting resumed ones)");
   add_number(keys, "train.batch_size", &c.batch_size, between<std::size_t>(1, kBatch),
              "samples per rank per step");
-  add_number(keys, "train.global_batch_size", &c.global_batch_size,
-             between<std::size_t>(0, kBatch), "samples per step over all ranks; 0 = batch_size * ranks");
+  add_number(keys, "train.global_batch_size", &c.global_batch_size, between<std::size_t>(0, kBatch),
+             "samples per step over all ranks; 0 = batch_size * ranks");
   add_choice(keys, "train.lr_scaling", &c.lr_scaling, kLrScalings,
              "none | linear | sqrt in global batch / lr_reference_batch");
   add_number(keys, "train.lr_reference_batch", &c.lr_reference_batch,
-             between<std::size_t>(1, kBatch), "global batch at which learning_rate applies unscaled");
-  add_choice(keys, "train.gradient_sync", &c.gradient_sync, kGradientSyncs,
-             "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on "
-             "a slice, allgather) | shm (ZeRO-1 through node shared memory, hierarchical across "
-             "nodes)");
+             between<std::size_t>(1, kBatch),
+             "global batch at which learning_rate applies unscaled");
+  add_choice(
+      keys, "train.gradient_sync", &c.gradient_sync, kGradientSyncs,
+      "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on "
+      "a slice, allgather) | shm (ZeRO-1 through node shared memory, hierarchical across "
+      "nodes)");
   add_choice(keys, "train.gradient_factors", &c.gradient_factors, kFactorModes,
              "auto | true | false: under shm with the sparse input, the first kernel's gradient "
              "travels as its factors (the batch's nonzeros and dy), each rank forming its slice of "
@@ -229,8 +231,8 @@ po::options_description config_keys(TrainConfig& c, std::string& hidden) {
              "elastic field grid cells per side");
   add_number(keys, "output.checkpoint_every", &c.checkpoint_every, between<std::size_t>(1, kMany),
              "write checkpoint.h5 every N epochs");
-  add_number(keys, "output.keep_checkpoints", &c.keep_checkpoints,
-             between<std::size_t>(1, kMany), "numbered checkpoints kept in the run directory");
+  add_number(keys, "output.keep_checkpoints", &c.keep_checkpoints, between<std::size_t>(1, kMany),
+             "numbered checkpoints kept in the run directory");
   add_number(keys, "output.progress_seconds", &c.progress_seconds, at_least(0.0),
              "seconds between progress lines within an epoch; 0 = none");
   add_number(keys, "eval.batch", &c.eval_batch, between<std::size_t>(1, kBatch),

@@ -64,7 +64,8 @@ EpochPlan plan_epoch(std::size_t train_count, std::size_t global_batch, int rank
   }
   plan.rows = shuffled_shard(plan.shard.size(), seed, epoch, rank);
   if (!trained.empty()) {
-    std::erase_if(plan.rows, [&](std::uint32_t row) { return trained[plan.shard.begin + row] != 0; });
+    std::erase_if(plan.rows,
+                  [&](std::uint32_t row) { return trained[plan.shard.begin + row] != 0; });
   }
   return plan;
 }

@@ -1,5 +1,3 @@
-#include "dpmnist/core/hash.h"
-#include "dpmnist/core/stopwatch.h"
 #include "dpmnist/train/trainer.h"
 
 #include <algorithm>
@@ -15,19 +13,21 @@
 #include <numeric>
 #include <sstream>
 
-#include "dpmnist/data/batch.h"
 #include "dpmnist/core/blas.h"
-#include "dpmnist/data/checkpoint.h"
-#include "dpmnist/data/dataset.h"
-#include "dpmnist/train/epoch_plan.h"
 #include "dpmnist/core/error.h"
-#include "dpmnist/train/evaluate.h"
-#include "dpmnist/data/hdf5_file.h"
+#include "dpmnist/core/hash.h"
 #include "dpmnist/core/number.h"
 #include "dpmnist/core/rng.h"
-#include "dpmnist/parallel/comm.h"
 #include "dpmnist/core/runtime.h"
 #include "dpmnist/core/shard.h"
+#include "dpmnist/core/stopwatch.h"
+#include "dpmnist/data/batch.h"
+#include "dpmnist/data/checkpoint.h"
+#include "dpmnist/data/dataset.h"
+#include "dpmnist/data/hdf5_file.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/train/epoch_plan.h"
+#include "dpmnist/train/evaluate.h"
 #include "dpmnist/train/stop_signal.h"
 
 namespace dpmnist {
@@ -123,15 +123,14 @@ class RowTrace {
 // The rows a checkpoint written mid-epoch had trained, checked against this
 // data; format_version 1 recorded only the step, so its rows come from the
 // schedule it ran (the world size it names, this configuration's batch).
-void check_resume_progress(Checkpoint& start, const TrainConfig& config,
-                           std::size_t train_count, const std::string& path, int size,
-                           std::ostream& log) {
+void check_resume_progress(Checkpoint& start, const TrainConfig& config, std::size_t train_count,
+                           const std::string& path, int size, std::ostream& log) {
   if (start.step_in_epoch == 0) return;
   if (start.trained.empty()) {
     const std::size_t old_batch = config.global_batch(static_cast<int>(start.world_size));
-    start.trained = rows_trained_by_step(
-        train_count, old_batch, static_cast<int>(start.world_size), config.seed,
-        static_cast<std::uint64_t>(start.epoch), static_cast<std::size_t>(start.step_in_epoch));
+    start.trained = rows_trained_by_step(train_count, old_batch, static_cast<int>(start.world_size),
+                                         config.seed, static_cast<std::uint64_t>(start.epoch),
+                                         static_cast<std::size_t>(start.step_in_epoch));
     log << "note: " << path << " (format_version " << start.format_version
         << ") records only its step; the digits it had trained are those of its schedule ("
         << start.world_size << " ranks, global batch " << old_batch << ")\n";
@@ -266,13 +265,14 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
 
 FactorShape first_layer_factors(const Comm& comm, const TrainConfig& config,
                                 std::size_t global_batch) {
-  if (config.gradient_factors == FactorMode::kOff || config.sparse_input_max_density <= 0) return {};
+  if (config.gradient_factors == FactorMode::kOff || config.sparse_input_max_density <= 0)
+    return {};
   const std::vector<std::size_t> widths = config.widths();
   return {widths[0], widths[1], (global_batch + comm.size() - 1) / comm.size()};
 }
 
-TrainingModel::TrainingModel(const Comm& comm, const TrainConfig& config,
-                             std::size_t global_batch, std::size_t max_batch, int ranks_per_node)
+TrainingModel::TrainingModel(const Comm& comm, const TrainConfig& config, std::size_t global_batch,
+                             std::size_t max_batch, int ranks_per_node)
     : net(config.widths(), max_batch),
       // auto: factors where they read fewer bytes from peers, for batches up
       // to the sparse path's density (the densest it takes).
@@ -295,10 +295,9 @@ TrainingModel::TrainingModel(const Comm& comm, const TrainConfig& config,
 
 std::string TrainingModel::describe_gradients() const {
   std::string text = concat("gradients: ", gradient_sync_name(adam.sync()), ", first layer ");
-  text += sparse_density_ > 0
-              ? concat("sparse-input kernels (dense sgemm above ",
-                       static_cast<int>(sparse_density_ * 100), "% nonzero)")
-              : std::string("dense sgemm");
+  text += sparse_density_ > 0 ? concat("sparse-input kernels (dense sgemm above ",
+                                       static_cast<int>(sparse_density_ * 100), "% nonzero)")
+                              : std::string("dense sgemm");
   if (adam.takes_factors()) {
     text += ", its weight gradient summed from factors x^T dy";
   } else if (auto_factors_ && adam.sync() == GradientSync::kShm && world_size_ > 1) {
@@ -421,8 +420,8 @@ void print_banner(const Comm& comm, const TrainArgs& args, const RunStart& run,
       << "  model " << widths << " (" << model.net.params().size() << " parameters), Adam lr "
       << config.learning_rate(comm.size()) << " (" << name_of(config.lr_scaling)
       << " scaling), global batch " << run.global_batch << " (" << run.local_batch
-      << " on rank 0), " << run.steps << " steps/epoch, epochs " << run.checkpoint.epoch + 1
-      << ".." << config.epochs << "\n"
+      << " on rank 0), " << run.steps << " steps/epoch, epochs " << run.checkpoint.epoch + 1 << ".."
+      << config.epochs << "\n"
       << "  " << model.describe_gradients() << "\n"
       << "  runtime: " << runtime_description() << ", " << mpi_library_version() << "\n"
       << model.fallback_note() << std::flush;
@@ -512,8 +511,8 @@ class RunCheckpoints {
 // The state a run carries from step to step.
 struct StepState {
   std::int64_t global_step = 0;
-  std::vector<float> x;               // [max batch, 784]
-  std::vector<std::uint8_t> labels;   // [max batch]
+  std::vector<float> x;              // [max batch, 784]
+  std::vector<std::uint8_t> labels;  // [max batch]
   RowTrace trace;
   std::int64_t nan_step = fault_setting("NAN_AT_STEP");
   // As if a stop signal reached every rank during this global step.
@@ -530,9 +529,9 @@ EpochRun train_epoch(const Comm& comm, const TrainConfig& config, TrainingModel&
   // epoch had trained: on the same ranks, exactly the uninterrupted batches;
   // on others, each digit not yet seen, once.
   const bool resumed = static_cast<std::int64_t>(epoch) == start.epoch;
-  const EpochPlan plan =
-      plan_epoch(run.data.train_count, run.global_batch, comm.rank(), comm.size(), config.seed,
-                 epoch, resumed ? std::span<const std::uint8_t>(start.trained) : std::span<const std::uint8_t>());
+  const EpochPlan plan = plan_epoch(
+      run.data.train_count, run.global_batch, comm.rank(), comm.size(), config.seed, epoch,
+      resumed ? std::span<const std::uint8_t>(start.trained) : std::span<const std::uint8_t>());
   const std::size_t first_step = resumed ? static_cast<std::size_t>(start.step_in_epoch) : 0;
   EpochRun out;
   out.steps = first_step + plan.steps;
@@ -566,16 +565,15 @@ EpochRun train_epoch(const Comm& comm, const TrainConfig& config, TrainingModel&
       state.x[0] = std::numeric_limits<float>::quiet_NaN();
     out.seconds.data += data_start.seconds();
     out.learning_rate = config.learning_rate_at(
-        comm.size(), static_cast<double>(epoch) +
-                         static_cast<double>(step) / static_cast<double>(out.steps));
+        comm.size(),
+        static_cast<double>(epoch) + static_cast<double>(step) / static_cast<double>(out.steps));
     model.adam.set_learning_rate(out.learning_rate);
     StepOptions options = model.step_options;
-    options.stop_requested =
-        stop_signal_received() != 0 || state.global_step == state.stop_step;
+    options.stop_requested = stop_signal_received() != 0 || state.global_step == state.stop_step;
     options.dropout_seed = derive_seed({step_seed, 0xD0});
-    const StepResult r = data_parallel_step(model.net, model.adam, state.x, state.labels,
-                                            rows.size(), plan.global_batch_at(k), options,
-                                            out.seconds);
+    const StepResult r =
+        data_parallel_step(model.net, model.adam, state.x, state.labels, rows.size(),
+                           plan.global_batch_at(k), options, out.seconds);
     out.sums.loss += r.loss.loss;
     out.sums.correct += static_cast<double>(r.loss.correct);
     out.sums.samples += static_cast<double>(rows.size());
@@ -625,8 +623,8 @@ EpochMetrics finish_epoch(const Comm& comm, const TrainConfig& config, TrainingM
       EpochSums::of({totals[2 * EvalSums::kSize], totals[2 * EvalSums::kSize + 1],
                      totals[2 * EvalSums::kSize + 2]});
   const StepSeconds& s = trained.seconds;
-  const TimingRow row = {s.data, s.forward, s.backward, s.comm, s.optimizer, eval_seconds,
-                         trained.train_seconds};
+  const TimingRow row = {s.data,      s.forward,    s.backward,           s.comm,
+                         s.optimizer, eval_seconds, trained.train_seconds};
   std::vector<double> every_rank(row.size() * static_cast<std::size_t>(comm.size()));
   comm.allgather(row, every_rank);
   const auto over_ranks = [&](auto value_of_row) {
@@ -718,8 +716,7 @@ TrainResult run_training(const Comm& comm, const TrainArgs& args, std::ostream& 
       result.stopped = true;
       break;
     }
-    result.history.push_back(
-        finish_epoch(comm, config, model, run, epoch, trained, state, log));
+    result.history.push_back(finish_epoch(comm, config, model, run, epoch, trained, state, log));
     if (comm.rank() == 0) write_metrics_csv(args.out_dir + "/metrics.csv", result.history);
     checkpoints.after_epoch(result.history, state.global_step);
   }

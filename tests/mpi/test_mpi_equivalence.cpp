@@ -10,11 +10,11 @@
 #include <cstdio>
 #include <numeric>
 
+#include "dpmnist/core/hash.h"
+#include "dpmnist/core/shard.h"
 #include "dpmnist/data/batch.h"
 #include "dpmnist/parallel/comm.h"
 #include "dpmnist/train/epoch_plan.h"
-#include "dpmnist/core/hash.h"
-#include "dpmnist/core/shard.h"
 #include "dpmnist/train/trainer.h"
 #include "support/error_bound.h"
 #include "support/fixtures.h"
@@ -213,8 +213,7 @@ TEST(DataParallel, RanksWithUnevenWorkLeftRunTheSameSteps) {
   const std::size_t global_batch = 4 * static_cast<std::size_t>(world.size());
   TrainingModel model(world, config, global_batch, global_batch, 0);
   model.net.init_glorot(1);
-  const EpochPlan plan =
-      plan_epoch(count, global_batch, world.rank(), world.size(), 7, 0, trained);
+  const EpochPlan plan = plan_epoch(count, global_batch, world.rank(), world.size(), 7, 0, trained);
   std::vector<float> x(global_batch * kImagePixels);
   std::vector<std::uint8_t> labels(global_batch);
   StepSeconds seconds;
@@ -222,7 +221,8 @@ TEST(DataParallel, RanksWithUnevenWorkLeftRunTheSameSteps) {
   std::vector<std::int64_t> samples = {0};
   for (std::size_t k = 0; k < plan.steps; ++k) {
     std::vector<std::uint32_t> rows;
-    for (std::uint32_t row : plan.rows_at(k)) rows.push_back(static_cast<std::uint32_t>(plan.shard.begin + row));
+    for (std::uint32_t row : plan.rows_at(k))
+      rows.push_back(static_cast<std::uint32_t>(plan.shard.begin + row));
     gather_batch(digits, rows, x, labels);
     data_parallel_step(model.net, model.adam, x, labels, rows.size(), plan.global_batch_at(k),
                        model.step_options, seconds);

@@ -13,13 +13,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "dpmnist/core/error.h"
+#include "dpmnist/core/hash.h"
+#include "dpmnist/core/shard.h"
 #include "dpmnist/data/batch.h"
 #include "dpmnist/data/checkpoint.h"
 #include "dpmnist/parallel/comm.h"
 #include "dpmnist/train/config.h"
-#include "dpmnist/core/error.h"
-#include "dpmnist/core/hash.h"
-#include "dpmnist/core/shard.h"
 #include "dpmnist/train/stop_signal.h"
 #include "dpmnist/train/trainer.h"
 #include "support/error_bound.h"

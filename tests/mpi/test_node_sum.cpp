@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "dpmnist/core/error.h"
-#include "dpmnist/parallel/node_sum.h"
 #include "dpmnist/core/rng.h"
+#include "dpmnist/parallel/node_sum.h"
 
 using namespace dpmnist;
 

@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <vector>
 
-#include "dpmnist/data/dataset.h"
 #include "dpmnist/core/rng.h"
+#include "dpmnist/data/dataset.h"
 
 namespace dpmnist::test {
 

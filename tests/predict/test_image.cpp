@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "dpmnist/core/error.h"
+#include "dpmnist/core/rng.h"
 #include "dpmnist/predict/image.h"
 #include "dpmnist/predict/jpeg_guard.h"
-#include "dpmnist/core/rng.h"
 #include "support/fixtures.h"
 #include "user_style.h"
 

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "dpmnist/core/json.h"
-#include "dpmnist/predict/image.h"
 #include "dpmnist/core/rng.h"
+#include "dpmnist/predict/image.h"
 #include "stroke_font.h"
 #include "support/fixtures.h"
 #include "tiny_model.h"
@@ -154,9 +154,9 @@ TEST_F(PredictCli, JsonLinesForGoodBlankAndBadFilesInOrder) {
 TEST_F(PredictCli, JsonHasTheApisFieldNames) {
   const CliRun r = run(checkpoint() + "--json " + file("three.png") + file("blank.png"));
   ASSERT_EQ(r.lines.size(), 2u) << r.out;
-  const std::vector<std::string> expected = {"file", "ok", "no_digit", "digit", "probability",
-                                             "probabilities", "top", "image", "preprocessing",
-                                             "milliseconds"};
+  const std::vector<std::string> expected = {
+      "file",          "ok",  "no_digit", "digit",         "probability",
+      "probabilities", "top", "image",    "preprocessing", "milliseconds"};
   for (const std::string& line : r.lines) {
     const Json row = Json::parse(line);
     for (const std::string& key : expected) EXPECT_TRUE(row.contains(key)) << key << " in " << line;
@@ -166,7 +166,8 @@ TEST_F(PredictCli, JsonHasTheApisFieldNames) {
       }
     }
   }
-  EXPECT_FALSE(r.out.find("\"found\"") != std::string::npos || r.out.find("\"ms\"") != std::string::npos);
+  EXPECT_FALSE(r.out.find("\"found\"") != std::string::npos ||
+               r.out.find("\"ms\"") != std::string::npos);
 }
 
 TEST_F(PredictCli, TextOutputSavedInputsAndExitZero) {

@@ -6,12 +6,12 @@
 #include <algorithm>
 #include <thread>
 
-#include "dpmnist/data/batch.h"
 #include "dpmnist/core/error.h"
-#include "dpmnist/train/evaluate.h"
+#include "dpmnist/data/batch.h"
 #include "dpmnist/nn/network.h"
-#include "dpmnist/predict/predictor.h"
 #include "dpmnist/nn/softmax_cross_entropy.h"
+#include "dpmnist/predict/predictor.h"
+#include "dpmnist/train/evaluate.h"
 #include "support/fixtures.h"
 #include "tiny_model.h"
 

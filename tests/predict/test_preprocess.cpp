@@ -10,8 +10,8 @@
 #include <string>
 
 #include "dpmnist/core/error.h"
-#include "dpmnist/predict/preprocess.h"
 #include "dpmnist/core/rng.h"
+#include "dpmnist/predict/preprocess.h"
 #include "stroke_font.h"
 
 using namespace dpmnist;

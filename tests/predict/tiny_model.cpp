@@ -2,11 +2,11 @@
 
 #include <numeric>
 
-#include "dpmnist/nn/adam.h"
+#include "dpmnist/core/rng.h"
 #include "dpmnist/data/batch.h"
 #include "dpmnist/data/checkpoint.h"
+#include "dpmnist/nn/adam.h"
 #include "dpmnist/nn/network.h"
-#include "dpmnist/core/rng.h"
 #include "dpmnist/nn/softmax_cross_entropy.h"
 
 namespace dpmnist::test {

@@ -87,8 +87,9 @@ TEST_F(ServeErrors, OversizeBodyIs413AtOnce) {
   chunked += "0\r\n\r\n";
   expect_raw_error(raw_http(port(), chunked), 413, "larger than the limit of");
   // A chunked body anywhere else is refused before reading (httplib would buffer it).
-  expect_raw_error(raw_http(port(), "POST /elsewhere HTTP/1.1\r\nHost: x\r\n"
-                                    "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+  expect_raw_error(raw_http(port(),
+                            "POST /elsewhere HTTP/1.1\r\nHost: x\r\n"
+                            "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
                    411, "Content-Length");
   // A small chunked upload within the limit is read and answered.
   auto c = client();

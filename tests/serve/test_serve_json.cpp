@@ -45,7 +45,8 @@ TEST(ServeJson, NonFiniteNumbersAreNullAndKeysKeepTheirOrder) {
 }
 
 TEST(ServeJson, FloatsAreWrittenWithTheirOwnShortestDigits) {
-  EXPECT_EQ(json_text({json_float(0.1f), json_float(1e-30f), json_float(-2.0f)}), "[0.1,1e-30,-2.0]");
+  EXPECT_EQ(json_text({json_float(0.1f), json_float(1e-30f), json_float(-2.0f)}),
+            "[0.1,1e-30,-2.0]");
   EXPECT_EQ(static_cast<float>(json_float(0.123456789f)), 0.123456789f);  // round-trips
   EXPECT_TRUE(std::isnan(json_float(std::numeric_limits<float>::quiet_NaN())));
 }

@@ -151,9 +151,9 @@ TEST(Config, BadNumbersAreRefusedNamingKeyValueAndRange) {
   }
   // The same check in the INI file, and a good value with spaces and a sign is read.
   const std::string bad = write_ini("[train]\nbatch_size = -32\n");
-  EXPECT_NE(error_of({"--config", bad, "--data", "d", "--out", "o"})
-                .find("train.batch_size = '-32'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of({"--config", bad, "--data", "d", "--out", "o"}).find("train.batch_size = '-32'"),
+      std::string::npos);
   const std::string good = write_ini("[train]\nbatch_size =  +16 \nepochs = 7\n");
   const TrainArgs args = parse({"--config", good, "--data", "d", "--out", "o"});
   EXPECT_EQ(args.config.batch_size, 16u);

@@ -9,11 +9,11 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/data/dataset.h"
 #include "dpmnist/core/error.h"
+#include "dpmnist/core/rng.h"
+#include "dpmnist/data/dataset.h"
 #include "dpmnist/data/idx.h"
 #include "dpmnist/data/mnist_pool.h"
-#include "dpmnist/core/rng.h"
 #include "dpmnist/data/sha256.h"
 
 namespace dpmnist {

@@ -3,9 +3,9 @@
 #include <numeric>
 #include <vector>
 
-#include "dpmnist/train/epoch_plan.h"
 #include "dpmnist/core/rng.h"
 #include "dpmnist/core/shard.h"
+#include "dpmnist/train/epoch_plan.h"
 
 using namespace dpmnist;
 
@@ -94,8 +94,8 @@ TEST(EpochPlan, ResumedOnTheSameRanksTakesTheUninterruptedBatches) {
               const auto a = rest.rows_at(k), b = fresh.rows_at(stop + k);
               ASSERT_EQ(std::vector<std::uint32_t>(a.begin(), a.end()),
                         std::vector<std::uint32_t>(b.begin(), b.end()))
-                  << "count " << count << " batch " << global_batch << " size " << size
-                  << " stop " << stop << " rank " << rank << " step " << k;
+                  << "count " << count << " batch " << global_batch << " size " << size << " stop "
+                  << stop << " rank " << rank << " step " << k;
               ASSERT_EQ(rest.global_batch_at(k), fresh.global_batch_at(stop + k));
             }
           }
@@ -132,7 +132,8 @@ TEST(EpochPlan, ResumedOnOtherRanksTrainsEachRemainingRowOnce) {
         const std::string what = std::to_string(from) + "->" + std::to_string(to) + " stop " +
                                  std::to_string(stop) + (fixed_global ? " fixed" : " per-rank");
         expect_each_once(visits, what);
-        EXPECT_EQ(left, count - static_cast<std::size_t>(std::count(trained.begin(), trained.end(), 1)));
+        EXPECT_EQ(left,
+                  count - static_cast<std::size_t>(std::count(trained.begin(), trained.end(), 1)));
         EXPECT_GT(steps_left, 0u) << what;
       }
     }

@@ -4,9 +4,9 @@
 #include <vector>
 
 #include "dpmnist/core/blas.h"
+#include "dpmnist/core/rng.h"
 #include "dpmnist/nn/dense.h"
 #include "dpmnist/nn/relu.h"
-#include "dpmnist/core/rng.h"
 #include "dpmnist/nn/softmax_cross_entropy.h"
 #include "support/gradient_check.h"
 #include "support/reference_ops.h"

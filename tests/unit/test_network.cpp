@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "dpmnist/core/hash.h"
-#include "dpmnist/nn/network.h"
 #include "dpmnist/core/rng.h"
+#include "dpmnist/nn/network.h"
 #include "dpmnist/nn/softmax_cross_entropy.h"
 #include "support/gradient_check.h"
 #include "support/reference_ops.h"

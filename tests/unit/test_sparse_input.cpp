@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "dpmnist/core/error.h"
-#include "dpmnist/nn/network.h"
 #include "dpmnist/core/rng.h"
+#include "dpmnist/nn/network.h"
 #include "dpmnist/nn/softmax_cross_entropy.h"
 #include "dpmnist/nn/sparse_input.h"
 #include "support/reference_ops.h"

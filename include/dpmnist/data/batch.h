@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <span>
 
-#include "dpmnist/data/augment.h"
 #include "dpmnist/core/mnist.h"
+#include "dpmnist/data/augment.h"
 
 namespace dpmnist {
 

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/data/hdf5_file.h"
 #include "dpmnist/core/mnist.h"
 #include "dpmnist/core/shard.h"
+#include "dpmnist/data/hdf5_file.h"
 
 namespace dpmnist {
 

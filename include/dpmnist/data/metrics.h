@@ -12,7 +12,14 @@ namespace dpmnist {
 // The phases timed on every rank: the step's data gather, forward (with the
 // loss), backward, gradient allreduce (including the wait for the slowest
 // rank), optimizer; then the epoch's evaluation.
-enum Phase : std::size_t { kDataPhase, kForwardPhase, kBackwardPhase, kCommPhase, kOptimizerPhase, kEvalPhase };
+enum Phase : std::size_t {
+  kDataPhase,
+  kForwardPhase,
+  kBackwardPhase,
+  kCommPhase,
+  kOptimizerPhase,
+  kEvalPhase
+};
 inline constexpr std::size_t kNumPhases = 6;
 inline constexpr std::array<const char*, kNumPhases> kPhaseNames = {
     "data", "forward", "backward", "allreduce", "optimizer", "eval"};

@@ -11,10 +11,10 @@
 #include <span>
 #include <string>
 
-#include "dpmnist/parallel/comm.h"
-#include "dpmnist/parallel/node_sum.h"
 #include "dpmnist/core/shard.h"
 #include "dpmnist/nn/sparse_input.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/parallel/node_sum.h"
 
 namespace dpmnist {
 
@@ -70,7 +70,6 @@ class GradientSum {
 // reads fewer bytes (factors_are_smaller), decided alike on every rank.
 std::unique_ptr<GradientSum> make_gradient_sum(const Comm& comm, std::size_t param_count,
                                                GradientSync requested, int ranks_per_node = 0,
-                                               FactorShape factors = {},
-                                               double auto_density = 0);
+                                               FactorShape factors = {}, double auto_density = 0);
 
 }  // namespace dpmnist

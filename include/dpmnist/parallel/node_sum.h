@@ -13,9 +13,9 @@
 #include <span>
 #include <vector>
 
-#include "dpmnist/parallel/comm.h"
 #include "dpmnist/core/shard.h"
 #include "dpmnist/nn/sparse_input.h"
+#include "dpmnist/parallel/comm.h"
 
 namespace dpmnist {
 

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "dpmnist/data/augment.h"
 #include "dpmnist/nn/adam.h"
 #include "dpmnist/parallel/gradient_sum.h"
-#include "dpmnist/data/augment.h"
 
 namespace dpmnist {
 
@@ -34,25 +34,25 @@ struct TrainConfig {
   std::size_t lr_reference_batch = 32;      // train.lr_reference_batch
   GradientSync gradient_sync = GradientSync::kShm;  // train.gradient_sync
   FactorMode gradient_factors = FactorMode::kAuto;  // train.gradient_factors
-  bool overlap = false;                     // train.overlap: sums start during backward
-  std::size_t overlap_chunks = 4;           // train.overlap_chunks: first-layer row blocks
-  AdamSettings adam;                        // optimizer.*
-  float max_norm = 0;                       // optimizer.max_norm: 0 = off
-  float label_smoothing = 0;                // train.label_smoothing
-  std::size_t validation_size = 0;          // train.validation_size: held out of /train
-  double warmup_epochs = 0;                 // schedule.warmup_epochs
-  LrDecay decay = LrDecay::kNone;           // schedule.decay
-  double min_lr_fraction = 0;               // schedule.min_lr_fraction (cosine floor)
-  double step_epochs = 10;                  // schedule.step_epochs
-  double step_gamma = 0.1;                  // schedule.step_gamma
-  AugmentSettings augment;                  // augment.*
-  std::uint64_t seed = 42;                  // train.seed
-  std::size_t checkpoint_every = 1;         // output.checkpoint_every (epochs)
-  std::size_t keep_checkpoints = 3;         // output.keep_checkpoints
-  double progress_seconds = 5.0;            // output.progress_seconds
-  std::size_t eval_batch = 1000;            // eval.batch
-  int blas_threads = 1;                     // runtime.blas_threads
-  bool flush_denormals = true;              // runtime.flush_denormals (FTZ + DAZ)
+  bool overlap = false;                             // train.overlap: sums start during backward
+  std::size_t overlap_chunks = 4;                   // train.overlap_chunks: first-layer row blocks
+  AdamSettings adam;                                // optimizer.*
+  float max_norm = 0;                               // optimizer.max_norm: 0 = off
+  float label_smoothing = 0;                        // train.label_smoothing
+  std::size_t validation_size = 0;                  // train.validation_size: held out of /train
+  double warmup_epochs = 0;                         // schedule.warmup_epochs
+  LrDecay decay = LrDecay::kNone;                   // schedule.decay
+  double min_lr_fraction = 0;                       // schedule.min_lr_fraction (cosine floor)
+  double step_epochs = 10;                          // schedule.step_epochs
+  double step_gamma = 0.1;                          // schedule.step_gamma
+  AugmentSettings augment;                          // augment.*
+  std::uint64_t seed = 42;                          // train.seed
+  std::size_t checkpoint_every = 1;                 // output.checkpoint_every (epochs)
+  std::size_t keep_checkpoints = 3;                 // output.keep_checkpoints
+  double progress_seconds = 5.0;                    // output.progress_seconds
+  std::size_t eval_batch = 1000;                    // eval.batch
+  int blas_threads = 1;                             // runtime.blas_threads
+  bool flush_denormals = true;                      // runtime.flush_denormals (FTZ + DAZ)
 
   // {784, hidden..., 10}
   std::vector<std::size_t> widths() const;

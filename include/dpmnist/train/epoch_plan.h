@@ -36,7 +36,8 @@ struct EpochPlan {
 // unchanged world trained before a stop, the rest of that same schedule.
 // trained [train_count] in: 1 where the row was trained this epoch (empty: none).
 EpochPlan plan_epoch(std::size_t train_count, std::size_t global_batch, int rank, int size,
-                     std::uint64_t seed, std::uint64_t epoch, std::span<const std::uint8_t> trained);
+                     std::uint64_t seed, std::uint64_t epoch,
+                     std::span<const std::uint8_t> trained);
 
 // [train_count]: 1 for the rows `size` ranks trained in the first `steps` steps
 // of a fresh epoch (the schedule above with nothing trained): the progress of

@@ -18,22 +18,20 @@ namespace dpmnist {
 // Adds --key (or an INI key) that reads into *target within allowed; the help
 // line gets "(ALLOWED; default D)" from allowed and *target's current value.
 template <class T>
-void add_number(boost::program_options::options_description& options, const char* key,
-                T* target, Allowed<T> allowed, const std::string& help) {
+void add_number(boost::program_options::options_description& options, const char* key, T* target,
+                Allowed<T> allowed, const std::string& help) {
   std::ostringstream text;
   text << help << " (" << allowed.describe() << "; default " << +*target << ")";
   const std::string name = key;
   // INI keys (section.key) are named as in the file, options as typed.
-  const std::string shown = name.find('.') != std::string::npos
-                                ? name
-                                : "--" + name.substr(0, name.find(','));
-  options.add_options()(
-      key,
-      boost::program_options::value<std::string>()->value_name("N")->notifier(
-          [target, allowed, shown](const std::string& value) {
-            *target = parse_number<T>(shown, value, allowed);
-          }),
-      text.str().c_str());
+  const std::string shown =
+      name.find('.') != std::string::npos ? name : "--" + name.substr(0, name.find(','));
+  options.add_options()(key,
+                        boost::program_options::value<std::string>()->value_name("N")->notifier(
+                            [target, allowed, shown](const std::string& value) {
+                              *target = parse_number<T>(shown, value, allowed);
+                            }),
+                        text.str().c_str());
 }
 
 // A word-valued key: each word and the value it stands for.
@@ -55,8 +53,8 @@ const char* name_of_choice(E value, const std::array<Choice<E>, N>& choices) {
 // Adds a word-valued key read into *target; any other word is refused with
 // "KEY = 'WORD', expected a, b or c".
 template <class E, std::size_t N>
-void add_choice(boost::program_options::options_description& options, const char* key,
-                E* target, const std::array<Choice<E>, N>& choices, const std::string& help) {
+void add_choice(boost::program_options::options_description& options, const char* key, E* target,
+                const std::array<Choice<E>, N>& choices, const std::string& help) {
   const std::string name = key;
   options.add_options()(
       key,

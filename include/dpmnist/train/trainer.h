@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "dpmnist/parallel/comm.h"
-#include "dpmnist/train/config.h"
-#include "dpmnist/parallel/distributed_adam.h"
 #include "dpmnist/data/metrics.h"
 #include "dpmnist/nn/network.h"
 #include "dpmnist/nn/softmax_cross_entropy.h"
+#include "dpmnist/parallel/comm.h"
+#include "dpmnist/parallel/distributed_adam.h"
+#include "dpmnist/train/config.h"
 
 namespace dpmnist {
 
