@@ -2,7 +2,6 @@
 # Gradient synchronisation variants at NP ranks (default 2), seed config,
 # interleaved over ROUNDS rounds (default 3) so machine noise hits all alike:
 #   allreduce            one MPI_Allreduce after backward, Adam on every rank
-#   allreduce+overlap    sums started during backward (chunked first layer)
 #   sharded              ZeRO-1: reduce-scatter, Adam on a slice, allgather
 #   shm                  ZeRO-1 through node shared memory (the seed default),
 #                        the first kernel's gradient sent as its factors
@@ -19,13 +18,12 @@ np=${NP:-2}; rounds=${ROUNDS:-3}; epochs=${EPOCHS:-5}; pick=${PICK:-median}
 out=runs/sync-modes
 rm -rf "$out"; mkdir -p "$out"
 declare -A flags=(
-  [allreduce]="--train.gradient_sync=allreduce --train.overlap=false"
-  [allreduce+overlap]="--train.gradient_sync=allreduce --train.overlap=true"
-  [sharded]="--train.gradient_sync=sharded --train.overlap=false"
-  [shm]="--train.gradient_sync=shm --train.overlap=false"
-  [shm-whole]="--train.gradient_sync=shm --train.overlap=false --train.gradient_factors=false"
-  [shm-dense]="--train.gradient_sync=shm --train.overlap=false --model.sparse_input_max_density=0")
-modes=(allreduce allreduce+overlap sharded shm shm-whole shm-dense)
+  [allreduce]="--train.gradient_sync=allreduce"
+  [sharded]="--train.gradient_sync=sharded"
+  [shm]="--train.gradient_sync=shm"
+  [shm-whole]="--train.gradient_sync=shm --train.gradient_factors=false"
+  [shm-dense]="--train.gradient_sync=shm --model.sparse_input_max_density=0")
+modes=(allreduce sharded shm shm-whole shm-dense)
 for round in $(seq "$rounds"); do
   for mode in "${modes[@]}"; do
     # shellcheck disable=SC2086
@@ -36,13 +34,13 @@ for round in $(seq "$rounds"); do
 done
 echo "np=$np, seed config, the $pick of $rounds interleaved rounds; seconds per epoch (epochs 2..$epochs)"
 echo
-echo "| mode | s/epoch | data | forward | backward | allreduce wait | optimizer | test acc |"
+echo "| mode | s/epoch | data | forward | backward | comm wait | optimizer | test acc |"
 echo "|---|---|---|---|---|---|---|---|"
 for mode in "${modes[@]}"; do
   for round in $(seq "$rounds"); do
-    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { sub(/^allreduce_/, "comm_", $i); col[$i] = i }; next }
       NR > 2 { n++; s += $col["epoch_seconds"]; d += $col["data_median"]; f += $col["forward_median"];
-               b += $col["backward_median"]; a += $col["allreduce_median"]; o += $col["optimizer_median"] }
+               b += $col["backward_median"]; a += $col["comm_median"]; o += $col["optimizer_median"] }
       { acc = $col["test_acc"] }
       END { printf "%.4f %.4f %.4f %.4f %.4f %.4f %.4f\n", s/n, d/n, f/n, b/n, a/n, o/n, acc }' \
       "$out/$mode-$round/metrics.csv"

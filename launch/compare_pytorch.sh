@@ -52,7 +52,7 @@ for r in $(seq "$repeats"); do
   done
   run dpmnist-plain-np2-r$r bash launch/train.sh 2 --config "$config" --data "$data" \
     --out "$out/dpmnist-plain-np2-r$r" --train.epochs="$epochs" --output.progress_seconds=0 \
-    --model.sparse_input_max_density=0 --train.gradient_sync=allreduce --train.overlap=false
+    --model.sparse_input_max_density=0 --train.gradient_sync=allreduce
   # flush on / off alternate which goes first, so neither always meets the same period
   flushes="on off"; [ $((r % 2)) = 0 ] && flushes="off on"
   for flush in $flushes; do

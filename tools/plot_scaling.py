@@ -26,8 +26,11 @@ TIME_COLUMNS = ["epoch_seconds", "samples_per_second", "data_seconds", "compute_
 
 
 def read_csv(path):
+    """Rows as dicts; the comm phase's old column names (allreduce_*) read as comm_*."""
     with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    return [{("comm_" + k[len("allreduce_"):] if k.startswith("allreduce_") else k): v
+             for k, v in row.items()} for row in rows]
 
 
 def mean(values):
@@ -129,7 +132,7 @@ def markdown(results, study_dir):
                if any(r["repeats"] > 1 for r in results) else "") +
               "s/epoch: training only (evaluation excluded), max over ranks, mean of the epochs "
               "after the first (warm-up). Phase columns: seconds per epoch, median over ranks "
-              "(allreduce shows min/median/max over ranks: a spread is waiting for a straggler); "
+              "(comm shows min/median/max over ranks: a spread is waiting for a straggler); "
               "other = s/epoch minus the phases. speedup = s/epoch at np=1 / s/epoch; "
               "efficiency = speedup / np. Ranks marked * are oversubscribed (more ranks than "
               "cores): they show correctness, not scaling.", ""]
@@ -156,9 +159,9 @@ def markdown(results, study_dir):
             cells += [f"{r['samples_per_second']:.0f}", f"{r['speedup']:.2f}x",
                      f"{100 * r['efficiency']:.0f}%"]
             for p in phases:
-                if p == "allreduce" and "allreduce_min" in r:
-                    cells.append(f"{r['allreduce_min']:.3f}/{r['allreduce_median']:.3f}/"
-                                 f"{r['allreduce_max']:.3f}")
+                if p == "comm" and "comm_min" in r:
+                    cells.append(f"{r['comm_min']:.3f}/{r['comm_median']:.3f}/"
+                                 f"{r['comm_max']:.3f}")
                 else:
                     cells.append(f"{r['breakdown'][p]:.3f}")
             cells += [f"{r['other_seconds']:.3f}", f"{r['eval_seconds']:.3f}",

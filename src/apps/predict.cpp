@@ -115,81 +115,99 @@ double percentile(std::vector<double> values, double q) {
   return values[std::min(k, values.size() - 1)];
 }
 
+struct Args {
+  std::string checkpoint_path, save_dir;
+  std::size_t top = 3, repeat = 1;
+  std::vector<std::string> files;
+  bool json = false, help = false;
+};
+
+Args parse_args(int argc, char** argv) {
+  Args args;
+  po::options_description options("dpmnist-predict [options] FILE...");
+  options.add_options()("help,h", "print this help")(
+      "checkpoint", po::value(&args.checkpoint_path)->required(),
+      "checkpoint.h5 from dpmnist-train")("json", "one JSON object per file and line")(
+      "save-preprocessed", po::value(&args.save_dir),
+      "write each 28x28 model input as DIR/<name>.png")("file", po::value(&args.files),
+                                                        "PNG, JPEG, BMP, GIF or PGM/PPM images");
+  add_number(options, "top", &args.top, between<std::size_t>(1, kNumClasses),
+             "how many classes to list, most probable first");
+  add_number(options, "repeat", &args.repeat, between<std::size_t>(1, 1'000'000),
+             "run each file N times; print latency p50/p99 to stderr");
+  po::positional_options_description positional;
+  positional.add("file", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(options).positional(positional).run(),
+              vm);
+    if (vm.count("help")) {
+      std::cout << options;
+      args.help = true;
+      return args;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw Error(concat(e.what(), " (see dpmnist-predict --help)"));
+  }
+  args.json = vm.count("json") > 0;
+  require(!args.files.empty(), "no image files given (see dpmnist-predict --help)");
+  if (!args.save_dir.empty()) {
+    const std::string problem = cannot_use_directory(args.save_dir);
+    require(problem.empty(), "--save-preprocessed: ", problem);
+  }
+  return args;
+}
+
+// Every file, printed as it is done; returns how many failed.
+int predict_files(const Args& args, const Predictor& predictor) {
+  std::set<std::string> used_names;
+  std::vector<double> decode_ms, preprocess_ms, inference_ms;
+  int failed = 0;
+  for (const std::string& file : args.files) {
+    Outcome o;
+    for (std::size_t r = 0; r < args.repeat; ++r) {
+      o = run_one(file, predictor);
+      if (!o.error.empty()) break;
+      decode_ms.push_back(o.decode_ms);
+      preprocess_ms.push_back(o.preprocess_ms);
+      if (o.pre.found) inference_ms.push_back(o.inference_ms);
+    }
+    if (o.error.empty() && o.pre.found && !args.save_dir.empty()) {
+      try {
+        write_png(preprocessed_path(args.save_dir, file, used_names), input_to_image(o.pre.input));
+      } catch (const std::exception& e) {
+        o.error = e.what();
+      }
+    }
+    failed += o.error.empty() ? 0 : 1;
+    args.json ? print_json(o, args.top) : print_text(o, args.top);
+    std::fflush(stdout);
+  }
+  if (args.repeat > 1) {
+    std::fprintf(stderr,
+                 "latency over %zu runs (ms): decode p50 %.3f p99 %.3f | preprocess p50 %.3f "
+                 "p99 %.3f | inference p50 %.4f p99 %.4f\n",
+                 decode_ms.size(), percentile(decode_ms, 0.5), percentile(decode_ms, 0.99),
+                 percentile(preprocess_ms, 0.5), percentile(preprocess_ms, 0.99),
+                 percentile(inference_ms, 0.5), percentile(inference_ms, 0.99));
+  }
+  return failed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   // First: may re-execute with better OpenBLAS kernels; flushes denormals.
   dpmnist::init_runtime(argv);
   try {
-    std::string checkpoint_path, save_dir;
-    std::size_t top = 3, repeat = 1;
-    std::vector<std::string> files;
-    po::options_description options("dpmnist-predict [options] FILE...");
-    options.add_options()("help,h", "print this help")(
-        "checkpoint", po::value(&checkpoint_path)->required(), "checkpoint.h5 from dpmnist-train")(
-        "json", "one JSON object per file and line")(
-        "save-preprocessed", po::value(&save_dir),
-        "write each 28x28 model input as DIR/<name>.png")("file", po::value(&files),
-                                                          "PNG, JPEG, BMP, GIF or PGM/PPM images");
-    add_number(options, "top", &top, between<std::size_t>(1, kNumClasses),
-               "how many classes to list, most probable first");
-    add_number(options, "repeat", &repeat, between<std::size_t>(1, 1'000'000),
-               "run each file N times; print latency p50/p99 to stderr");
-    po::positional_options_description positional;
-    positional.add("file", -1);
-    po::variables_map vm;
-    try {
-      po::store(po::command_line_parser(argc, argv).options(options).positional(positional).run(),
-                vm);
-      if (vm.count("help")) {
-        std::cout << options;
-        return 0;
-      }
-      po::notify(vm);
-    } catch (const po::error& e) {
-      throw Error(concat(e.what(), " (see dpmnist-predict --help)"));
-    }
-    require(!files.empty(), "no image files given (see dpmnist-predict --help)");
-    if (!save_dir.empty()) {
-      const std::string problem = cannot_use_directory(save_dir);
-      require(problem.empty(), "--save-preprocessed: ", problem);
-    }
-
-    const Predictor predictor(checkpoint_path);
-    const bool json = vm.count("json") > 0;
-    std::set<std::string> used_names;
-    std::vector<double> decode_ms, preprocess_ms, inference_ms;
-    int failed = 0;
-    for (const std::string& file : files) {
-      Outcome o;
-      for (std::size_t r = 0; r < repeat; ++r) {
-        o = run_one(file, predictor);
-        if (!o.error.empty()) break;
-        decode_ms.push_back(o.decode_ms);
-        preprocess_ms.push_back(o.preprocess_ms);
-        if (o.pre.found) inference_ms.push_back(o.inference_ms);
-      }
-      if (o.error.empty() && o.pre.found && !save_dir.empty()) {
-        try {
-          write_png(preprocessed_path(save_dir, file, used_names), input_to_image(o.pre.input));
-        } catch (const std::exception& e) {
-          o.error = e.what();
-        }
-      }
-      failed += o.error.empty() ? 0 : 1;
-      json ? print_json(o, top) : print_text(o, top);
-      std::fflush(stdout);
-    }
-    if (repeat > 1) {
-      std::fprintf(stderr,
-                   "latency over %zu runs (ms): decode p50 %.3f p99 %.3f | preprocess p50 %.3f "
-                   "p99 %.3f | inference p50 %.4f p99 %.4f\n",
-                   decode_ms.size(), percentile(decode_ms, 0.5), percentile(decode_ms, 0.99),
-                   percentile(preprocess_ms, 0.5), percentile(preprocess_ms, 0.99),
-                   percentile(inference_ms, 0.5), percentile(inference_ms, 0.99));
-    }
+    const Args args = parse_args(argc, argv);
+    if (args.help) return 0;
+    const Predictor predictor(args.checkpoint_path);
+    const int failed = predict_files(args, predictor);
     if (failed > 0) {
-      std::fprintf(stderr, "dpmnist-predict: %d of %zu file(s) failed\n", failed, files.size());
+      std::fprintf(stderr, "dpmnist-predict: %d of %zu file(s) failed\n", failed,
+                   args.files.size());
       return 1;
     }
     return 0;

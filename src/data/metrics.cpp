@@ -107,9 +107,14 @@ EpochMetrics metrics_from_values(const std::vector<std::string>& names,
           names.size(), " columns");
   EpochMetrics m;
   const std::size_t scalars = scalar_columns();
+  const std::string old_comm = std::string(kOldCommPhaseName) + "_";
   for (std::size_t k = 0; k < names.size(); ++k) {
     const auto& known = metric_columns();
-    const auto at = std::find(known.begin(), known.end(), names[k]);
+    const std::string name = names[k].starts_with(old_comm)
+                                 ? std::string(kPhaseNames[kCommPhase]) + "_" +
+                                       names[k].substr(old_comm.size())
+                                 : names[k];
+    const auto at = std::find(known.begin(), known.end(), name);
     if (at == known.end()) continue;
     const auto i = static_cast<std::size_t>(at - known.begin());
     if (i < scalars) {

@@ -58,21 +58,9 @@ void Network::bind_gradients(std::span<float> buffer) {
   own_grads_ = {};
 }
 
-void Network::zero_grads() {
-  // Under factors, backward never writes the first kernel's gradient.
-  const std::size_t skipped = factors_ ? widths_[0] * widths_[1] : 0;
+void Network::zero_grads(FirstKernelGrad first) {
+  const std::size_t skipped = first == FirstKernelGrad::kFactors ? widths_[0] * widths_[1] : 0;
   std::memset(grads_.data() + skipped, 0, (grads_.size() - skipped) * sizeof(float));
-}
-
-void Network::set_first_kernel_grad_as_factors(bool on) {
-  require(!on || sparse_max_density_ > 0,
-          "first-layer gradient factors need the sparse input on (set_sparse_input > 0)");
-  factors_ = on;
-  first_factors_ = {};
-}
-
-GradientFactors Network::first_layer_factors() const {
-  return first_factors_;
 }
 
 void Network::set_dropout(float hidden_rate, float input_rate) {
@@ -89,7 +77,6 @@ void Network::set_dropout(float hidden_rate, float input_rate) {
 void Network::set_sparse_input(float max_density) {
   require(max_density >= 0 && max_density <= 1, "sparse input: max density must be in [0,1], got ",
           max_density);
-  require(max_density > 0 || !factors_, "sparse input: the first-layer gradient factors need it");
   sparse_max_density_ = max_density;
   if (max_density > 0) {
     sparse_.reserve(max_batch_, input_size());
@@ -157,9 +144,8 @@ std::span<const float> Network::forward_impl(std::span<const float> x, std::size
     in = dropped;
   }
   sparse_used_ = false;
-  first_factors_ = {};  // they describe the batch of the next backward
   // Factors need the nonzeros of every batch, even an empty or a dense one.
-  if (sparse_max_density_ > 0 && (batch > 0 || factors_)) {
+  if (sparse_max_density_ > 0) {
     const std::size_t nonzeros = sparse_batch_build_rows(in, batch, input_size(), sparse_);
     sparse_used_ = static_cast<double>(nonzeros) <=
                    sparse_max_density_ * static_cast<double>(batch * input_size());
@@ -189,17 +175,13 @@ std::span<float> Network::logits_grad(std::size_t batch) {
   return std::span<float>(dlogits_.data(), batch * output_size());
 }
 
-void Network::backward(std::span<const float> x, std::span<const float> dlogits,
-                       std::size_t batch) {
-  backward(x, dlogits, batch, 1, {});
-}
-
-void Network::backward(std::span<const float> x, std::span<const float> dlogits, std::size_t batch,
-                       std::size_t chunks,
-                       const std::function<void(std::size_t, std::size_t)>& ready) {
+GradientFactors Network::backward(std::span<const float> x, std::span<const float> dlogits,
+                                  std::size_t batch, FirstKernelGrad first) {
   require(batch <= max_batch_ && dlogits.size() >= batch * output_size(), "backward: dlogits has ",
           dlogits.size(), " values for batch ", batch);
-  require(chunks >= 1, "backward: chunks must be >= 1");
+  const bool factors = first == FirstKernelGrad::kFactors;
+  require(!factors || sparse_max_density_ > 0,
+          "backward: the first kernel's gradient factors need the sparse input (set_sparse_input)");
   std::span<const float> delta = dlogits;
   for (std::size_t l = num_layers(); l-- > 1;) {
     const std::size_t in = widths_[l], out = widths_[l + 1];
@@ -216,32 +198,24 @@ void Network::backward(std::span<const float> x, std::span<const float> dlogits,
     relu_backward(layer_input, dx);
     delta = dx;
   }
-  // The first layer: no input gradient; bias first, then the kernel by rows.
+  // The first layer: no input gradient.
   const std::size_t in = widths_[0], out = widths_[1];
   if (masked_ && input_dropout_ > 0) x = std::span<const float>(dropped_input_.data(), batch * in);
   dense_bias_grad(delta, bias_grad(0), batch, out);
-  if (ready) ready(offsets_[0] + in * out, grads_.size());
   // The sparse path reuses the last forward's nonzeros: x must be that batch,
   // which the dense path assumes too (it reads the stored activations).
-  const bool sparse = sparse_used_ || factors_;
+  const bool sparse = sparse_used_ || factors;
   require(!sparse || sparse_.batch == batch, "backward: batch ", batch,
           " is not the last forward's ", sparse_.batch);
   if (sparse) sparse_batch_build_columns(sparse_);
-  if (factors_) {
-    // The kernel's gradient is x^T delta, left to the caller as its factors.
-    require(!ready, "backward: no ready ranges under first-layer gradient factors");
-    first_factors_ = factors_of(sparse_, delta);
-    return;
+  // Under factors the kernel's gradient is x^T delta, left to the caller.
+  if (factors) return factors_of(sparse_, delta);
+  if (sparse) {
+    sparse_dense_weight_grad_rows(sparse_, delta, kernel_grad(0), out, 0, in);
+  } else {
+    dense_weight_grad_rows(delta, x, kernel_grad(0), batch, in, out, 0, in);
   }
-  for (std::size_t c = 0; c < chunks; ++c) {
-    const std::size_t row_begin = in * c / chunks, row_end = in * (c + 1) / chunks;
-    if (sparse) {
-      sparse_dense_weight_grad_rows(sparse_, delta, kernel_grad(0), out, row_begin, row_end);
-    } else {
-      dense_weight_grad_rows(delta, x, kernel_grad(0), batch, in, out, row_begin, row_end);
-    }
-    if (ready) ready(offsets_[0] + row_begin * out, offsets_[0] + row_end * out);
-  }
+  return {};
 }
 
 }  // namespace dpmnist

@@ -291,6 +291,40 @@ GradientFactors factors_of(const SparseBatch& x, std::span<const float> dy) {
           std::span<const float>(x.col_value.data(), nnz), dy};
 }
 
+void pack_factors(const GradientFactors& factors, const FactorShape& shape,
+                  std::span<std::uint32_t> words, std::span<float> floats) {
+  // R rows, W width, B batch, N nonzeros.
+  const std::size_t R = shape.rows, W = shape.width;
+  require(R > 0 && words.size() == shape.words() && floats.size() == shape.floats(),
+          "pack_factors: ", words.size(), " words and ", floats.size(), " floats for factors of ",
+          R, " x ", W, " rows, batch up to ", shape.max_batch);
+  require(factors.col_start.size() == R + 1 && factors.dy.size() % W == 0, "pack_factors: ",
+          factors.col_start.size(), " column starts and ", factors.dy.size(),
+          " dy floats, expected ", R + 1, " and a multiple of ", W);
+  const std::size_t B = factors.dy.size() / W, N = factors.col_start[R];
+  require(B <= shape.max_batch && N <= B * R && N <= factors.col_row.size() &&
+              N <= factors.col_value.size(),
+          "pack_factors: batch ", B, " with ", N, " nonzeros, room for batch ", shape.max_batch,
+          " (", shape.max_batch * R, " nonzeros)");
+  words[0] = static_cast<std::uint32_t>(B);
+  std::ranges::copy(factors.col_start, words.begin() + 1);
+  std::copy_n(factors.col_row.begin(), N, words.begin() + 1 + R + 1);
+  std::copy_n(factors.col_value.begin(), N, floats.begin());
+  std::ranges::copy(factors.dy, floats.begin() + shape.max_batch * R);
+}
+
+GradientFactors unpack_factors(const FactorShape& shape, std::span<const std::uint32_t> words,
+                               std::span<const float> floats) {
+  const std::size_t R = shape.rows, W = shape.width, room = shape.max_batch * R;
+  require(R > 0 && words.size() == shape.words() && floats.size() == shape.floats(),
+          "unpack_factors: ", words.size(), " words and ", floats.size(), " floats for factors of ",
+          R, " x ", W, " rows, batch up to ", shape.max_batch);
+  const std::size_t B = std::min<std::size_t>(words[0], shape.max_batch);
+  const std::size_t N = std::min<std::size_t>(words[1 + R], room);
+  return {words.subspan(1, R + 1), words.subspan(1 + R + 1, N), floats.first(N),
+          floats.subspan(room, B * W)};
+}
+
 void sparse_factor_grad(std::span<const GradientFactors> parts, std::size_t in, std::size_t out,
                         std::size_t begin, std::size_t end, std::span<float> dW_range) {
   // I in, O out.

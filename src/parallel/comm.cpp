@@ -228,23 +228,6 @@ void Comm::wait(MPI_Request& request) {
   check_mpi(MPI_Wait(&request, MPI_STATUS_IGNORE), "MPI_Wait");
 }
 
-void Comm::wait_all(std::vector<MPI_Request>& requests) {
-  if (requests.empty()) return;
-  check_mpi(MPI_Waitall(to_int(requests.size(), "requests"), requests.data(), MPI_STATUSES_IGNORE),
-            "MPI_Waitall");
-  requests.clear();
-}
-
-bool Comm::test_all(std::vector<MPI_Request>& requests) {
-  if (requests.empty()) return true;
-  int done = 0;
-  check_mpi(
-      MPI_Testall(to_int(requests.size(), "requests"), requests.data(), &done, MPI_STATUSES_IGNORE),
-      "MPI_Testall");
-  if (done) requests.clear();
-  return done != 0;
-}
-
 void Comm::broadcast(std::span<float> values, int root) const {
   check_mpi(
       MPI_Bcast(values.data(), to_int(values.size(), "broadcast count"), MPI_FLOAT, root, comm_),

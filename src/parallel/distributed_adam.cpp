@@ -25,7 +25,7 @@ bool DistributedAdam::step(std::span<float> params, std::span<float> grads_and_c
           "Network::bind_gradients(optimizer.gradient_buffer()) first");
   require(takes_factors() == !factors.col_start.empty(), "DistributedAdam::step: ",
           takes_factors() ? "the first kernel's gradient factors are missing "
-                            "(Network::set_first_kernel_grad_as_factors)"
+                            "(Network::FirstKernelGrad::kFactors)"
                           : "gradient factors given, but this optimizer sums whole gradients");
   const std::span<const float> summed = sum_->reduce(factors, seconds);
   const std::size_t n = slice_.size();

@@ -5,6 +5,7 @@
 
 #include "dpmnist/core/error.h"
 #include "dpmnist/core/stopwatch.h"
+#include "dpmnist/parallel/node_sum.h"
 
 namespace dpmnist {
 
@@ -20,9 +21,10 @@ const char* gradient_sync_name(GradientSync sync) {
   return "?";
 }
 
-void GradientSum::start(std::span<float>) {
-  throw Error(concat("overlapped sums need train.gradient_sync = allreduce (this run sums with ",
-                     gradient_sync_name(sync()), ")"));
+bool factors_are_smaller(const FactorShape& shape, int ranks_per_node, double density) {
+  const double k = ranks_per_node, B = static_cast<double>(shape.max_batch);
+  const double R = static_cast<double>(shape.rows), W = static_cast<double>(shape.width);
+  return k * B * W + 2 * B * R * density < R * W;
 }
 
 namespace {
@@ -37,44 +39,26 @@ void slice_layout(std::size_t count, int parts, std::vector<int>& counts,
   }
 }
 
-// One MPI_Allreduce of the whole buffer (or the ranges started during
-// backward); every rank updates every parameter.
+// One MPI_Allreduce of the whole buffer; every rank updates every parameter.
 class AllreduceSum final : public GradientSum {
  public:
-  AllreduceSum(const Comm& comm, std::size_t param_count) : comm_(comm), buffer_(param_count + 1) {
-    pending_.reserve(64);
-  }
+  AllreduceSum(const Comm& comm, std::size_t param_count) : comm_(comm), buffer_(param_count + 1) {}
   std::span<float> buffer() override { return buffer_; }
   Range slice() const override { return {0, buffer_.size() - 1}; }
   GradientSync sync() const override { return GradientSync::kAllreduce; }
 
   std::span<const float> reduce(const GradientFactors&, SyncSeconds& seconds) override {
     const Stopwatch watch;
-    // Whether this step's sums were started during backward, not whether
-    // some are still pending: progress() may have seen them all complete,
-    // and summing again would multiply by the world size on this rank only.
-    if (started_) {
-      Comm::wait_all(pending_);
-      started_ = false;
-    } else {
-      comm_.allreduce_sum(buffer_);  // every rank joins, even with an empty batch
-    }
+    comm_.allreduce_sum(buffer_);  // every rank joins, even with an empty batch
     seconds.comm += watch.seconds();
     return buffer_;
   }
   void gather(std::span<float>, SyncSeconds&) override {}
   void gather_slices(std::span<float>) const override {}
-  void start(std::span<float> range) override {
-    pending_.push_back(comm_.iallreduce_sum(range));
-    started_ = true;
-  }
-  void progress() override { Comm::test_all(pending_); }
 
  private:
   const Comm& comm_;
-  std::vector<float> buffer_;         // [P + 1]
-  std::vector<MPI_Request> pending_;  // sums started during backward, not yet completed
-  bool started_ = false;              // this step's sums were started during backward
+  std::vector<float> buffer_;  // [P + 1]
 };
 
 // ZeRO-1: reduce-scatter, each rank updates its slice, allgather; the control
@@ -123,25 +107,36 @@ class ShardedSum final : public GradientSum {
 
 // The sharded form through node shared memory (node_sum.h): each rank sums
 // its slice from its node peers' buffers, one allreduce per slice between
-// nodes, and peers copy the updated slices.
+// nodes, and peers copy the updated slices. With factors, the first kernel's
+// gradient is NodeSum's formed prefix: each rank publishes its factors and
+// the prefix is formed from every rank's (sparse_factor_grad).
 class ShmSum final : public GradientSum {
  public:
   ShmSum(const Comm& world, Comm node, std::size_t param_count, FactorShape factors)
-      : shm_(world, std::move(node), param_count + 1, 1, factors),
+      : factors_(factors),
+        shm_(world, std::move(node), param_count + 1, 1,
+             {factors.rows * factors.width, factors.words(), factors.floats()}),
         reduced_(shm_.slice().size() + 1),
-        alone_(shm_.node().size() == 1 && shm_.cross().size() == 1) {
+        alone_(shm_.node().size() == 1 && shm_.cross().size() == 1),
+        parts_(static_cast<std::size_t>(shm_.node().size())) {
     slice_layout(param_count, shm_.node().size(), counts_, displs_);
   }
   std::span<float> buffer() override { return shm_.buffer(); }
   Range slice() const override { return shm_.slice(); }
-  bool takes_factors() const override { return shm_.has_factors(); }
+  bool takes_factors() const override { return shm_.has_prefix(); }
   GradientSync sync() const override { return GradientSync::kShm; }
 
   std::span<const float> reduce(const GradientFactors& factors, SyncSeconds& seconds) override {
     if (alone_) return shm_.buffer();  // a rank alone has its sum already
     const Stopwatch watch;
-    if (takes_factors()) shm_.set_factors(factors);
-    const double formed = shm_.reduce(reduced_);
+    double formed = 0;
+    if (takes_factors()) {
+      pack_factors(factors, factors_, shm_.side_words(), shm_.side_floats());
+      formed = shm_.reduce(reduced_, [this](std::span<const SideData> peers, Range range,
+                                            std::span<float> out) { form(peers, range, out); });
+    } else {
+      shm_.reduce(reduced_);
+    }
     seconds.gradient += formed;
     seconds.comm += watch.seconds() - formed;
     return reduced_;
@@ -157,10 +152,20 @@ class ShmSum final : public GradientSum {
   }
 
  private:
+  // Floats `range` of the summed first kernel gradient from every rank's factors.
+  void form(std::span<const SideData> peers, Range range, std::span<float> out) {
+    for (std::size_t q = 0; q < peers.size(); ++q) {
+      parts_[q] = unpack_factors(factors_, peers[q].words, peers[q].floats);
+    }
+    sparse_factor_grad(parts_, factors_.rows, factors_.width, range.begin, range.end, out);
+  }
+
+  FactorShape factors_;         // all zero: whole gradients
   NodeSum shm_;                 // gradients [P] + control word [1]
   std::vector<float> reduced_;  // [slice + 1]
   bool alone_;
-  std::vector<int> counts_, displs_;  // the node's slices
+  std::vector<GradientFactors> parts_;  // [node size] views of every rank's factors
+  std::vector<int> counts_, displs_;    // the node's slices
 };
 
 }  // namespace

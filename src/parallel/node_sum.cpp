@@ -1,7 +1,6 @@
 #include "dpmnist/parallel/node_sum.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "dpmnist/core/error.h"
 #include "dpmnist/core/stopwatch.h"
@@ -15,9 +14,8 @@ std::vector<Range> node_slices(std::size_t count, int parts) {
   return slices;
 }
 
-// The slices' shares of the factored part [0, F).
-std::vector<Range> factored_shares(const std::vector<Range>& slices, const FactorShape& factors) {
-  const std::size_t F = factors.rows * factors.width;
+// The slices' shares of the prefix [0, F).
+std::vector<Range> prefix_shares(const std::vector<Range>& slices, std::size_t F) {
   std::vector<Range> shares;
   for (const Range& s : slices) shares.push_back({std::min(s.begin, F), std::min(s.end, F)});
   return shares;
@@ -29,45 +27,31 @@ std::size_t largest(const std::vector<Range>& ranges) {
   return most;
 }
 
-// Whether each rank forms its own slice's factored floats: where the slices
-// share them about evenly (no rank more than 1.25 times its even share).
-bool forms_own_share(const std::vector<Range>& slices, const FactorShape& factors) {
-  const std::size_t F = factors.rows * factors.width;
-  return 4 * slices.size() * largest(factored_shares(slices, factors)) <= 5 * F;
+// Whether each rank forms its own slice's part of the prefix: where the
+// slices share it about evenly (no rank more than 1.25 times its even share).
+bool forms_own_share(const std::vector<Range>& slices, std::size_t F) {
+  return 4 * slices.size() * largest(prefix_shares(slices, F)) <= 5 * F;
 }
 
-// The factored floats each node rank forms: its slice's share, or else an
-// even share of the rows, which then reach their owners through shared memory.
-std::vector<Range> formed_ranges(const std::vector<Range>& slices, const FactorShape& factors,
-                                 bool by_owner) {
-  if (by_owner) return factored_shares(slices, factors);
+// The prefix floats each node rank forms: its slice's share, or else an even
+// share of the prefix, which then reaches its owners through shared memory.
+std::vector<Range> formed_ranges(const std::vector<Range>& slices, std::size_t F, bool by_owner) {
+  if (by_owner) return prefix_shares(slices, F);
   std::vector<Range> formed;
   const auto parts = static_cast<int>(slices.size());
-  for (int r = 0; r < parts; ++r) {
-    const Range rows = shard_range(factors.rows, r, parts);
-    formed.push_back({rows.begin * factors.width, rows.end * factors.width});
-  }
+  for (int r = 0; r < parts; ++r) formed.push_back(shard_range(F, r, parts));
   return formed;
 }
 
 // count - tail, checked before any window is allocated.
-std::size_t summed_part(std::size_t count, std::size_t tail, const FactorShape& factors) {
+std::size_t summed_part(std::size_t count, std::size_t tail, const FormedPrefix& prefix) {
   require(tail <= count, "NodeSum: tail ", tail, " longer than count ", count);
-  require(factors.rows * factors.width <= count - tail, "NodeSum: factors of ", factors.rows,
-          " rows of ", factors.width, " floats exceed the ", count - tail, " summed");
-  require((factors.rows == 0) == (factors.width == 0 || factors.max_batch == 0),
-          "NodeSum: factor shape ", factors.rows, " x ", factors.width, ", batch ",
-          factors.max_batch, " is partly zero");
+  require(prefix.floats <= count - tail, "NodeSum: a formed prefix of ", prefix.floats,
+          " floats exceeds the ", count - tail, " summed");
   return count - tail;
 }
 
 }  // namespace
-
-bool factors_are_smaller(const FactorShape& shape, int ranks_per_node, double density) {
-  const double k = ranks_per_node, B = static_cast<double>(shape.max_batch);
-  const double R = static_cast<double>(shape.rows), W = static_cast<double>(shape.width);
-  return k * B * W + 2 * B * R * density < R * W;
-}
 
 bool NodeSum::nodes_are_even(const Comm& world, const Comm& node) {
   std::vector<double> sizes = {static_cast<double>(node.size()), -static_cast<double>(node.size())};
@@ -76,111 +60,56 @@ bool NodeSum::nodes_are_even(const Comm& world, const Comm& node) {
 }
 
 NodeSum::NodeSum(const Comm& world, Comm node, std::size_t count, std::size_t tail,
-                 FactorShape factors)
+                 FormedPrefix prefix)
     : node_(std::move(node)),
       cross_(world.split(node_.rank(), world.rank())),
       count_(count),
       tail_(tail),
-      slices_(node_slices(summed_part(count, tail, factors), node_.size())),
+      slices_(node_slices(summed_part(count, tail, prefix), node_.size())),
       buffers_(node_, count),
       published_(node_, largest(slices_)),
-      factors_(factors),
-      columns_(node_,
-               factors.rows > 0 ? 1 + factors.rows + 1 + factors.max_batch * factors.rows : 0),
-      factor_values_(node_, factors.max_batch * (factors.rows + factors.width)),
-      parts_(static_cast<std::size_t>(node_.size())),
-      formed_by_owner_(forms_own_share(slices_, factors)),
-      formed_(formed_ranges(slices_, factors, formed_by_owner_)),
-      formed_rows_(node_,
-                   formed_by_owner_ ? 0 : formed_[static_cast<std::size_t>(node_.rank())].size()) {}
+      prefix_(prefix),
+      side_words_(node_, prefix.side_words),
+      side_floats_(node_, prefix.side_floats),
+      formed_by_owner_(forms_own_share(slices_, prefix.floats)),
+      formed_(formed_ranges(slices_, prefix.floats, formed_by_owner_)),
+      formed_floats_(node_,
+                     formed_by_owner_ ? 0 : formed_[static_cast<std::size_t>(node_.rank())].size()) {
+  for (int q = 0; q < node_.size(); ++q) peers_.push_back({side_words_.of(q), side_floats_.of(q)});
+}
 
 void NodeSum::fence() {
   // One barrier orders the writes to all five windows: each is synced on
   // both sides of it (MPI_Win_sync orders only its own window).
   buffers_.sync();
   published_.sync();
-  columns_.sync();
-  factor_values_.sync();
-  formed_rows_.sync();
+  side_words_.sync();
+  side_floats_.sync();
+  formed_floats_.sync();
   node_.barrier();
   buffers_.sync();
   published_.sync();
-  columns_.sync();
-  factor_values_.sync();
-  formed_rows_.sync();
+  side_words_.sync();
+  side_floats_.sync();
+  formed_floats_.sync();
 }
 
-void NodeSum::set_factors(const GradientFactors& mine) {
-  // R rows, W width, B batch, N nonzeros.
-  const std::size_t R = factors_.rows, W = factors_.width;
-  require(R > 0, "NodeSum::set_factors: this sum was built without factors");
-  require(mine.col_start.size() == R + 1 && mine.dy.size() % W == 0,
-          "NodeSum::set_factors: ", mine.col_start.size(), " column starts and ", mine.dy.size(),
-          " dy floats, expected ", R + 1, " and a multiple of ", W);
-  const std::size_t B = mine.dy.size() / W, N = mine.col_start[R];
-  require(B <= factors_.max_batch && N <= B * R && N <= mine.col_row.size() &&
-              N <= mine.col_value.size(),
-          "NodeSum::set_factors: batch ", B, " with ", N, " nonzeros, room for batch ",
-          factors_.max_batch, " (", factors_.max_batch * R, " nonzeros)");
-  std::uint32_t* words = columns_.mine().data();
-  float* values = factor_values_.mine().data();
-  words[0] = static_cast<std::uint32_t>(B);
-  std::copy(mine.col_start.begin(), mine.col_start.end(), words + 1);
-  std::copy_n(mine.col_row.begin(), N, words + 1 + R + 1);
-  std::copy_n(mine.col_value.begin(), N, values);
-  std::copy(mine.dy.begin(), mine.dy.end(), values + factors_.max_batch * R);
-  factors_set_ = true;
-}
-
-double NodeSum::reduce(std::span<float> sum) {
+double NodeSum::reduce(std::span<float> sum, const FormPrefix& form) {
   const Range mine = slice();
   const std::size_t n = mine.size(), body = count_ - tail_;
   require(sum.size() == n + tail_, "NodeSum::reduce: room for ", sum.size(), " floats, need ",
           n + tail_);
-  require(factors_set_ || !has_factors(), "NodeSum::reduce: set_factors() was not called");
-  factors_set_ = false;  // each reduce takes fresh factors
-  fence();               // every peer's addend (and factors) is complete
-  const int ranks = node_.size();
+  require(!has_prefix() || form, "NodeSum::reduce: a formed prefix needs its callback");
+  fence();  // every peer's addend (and side data) is complete
   float* out = sum.data();
-  // The factored floats [0, R W) of the slice, from every rank's factors:
-  // formed here, or by an even share of the rows on every rank, then copied.
-  const std::size_t R = factors_.rows, W = factors_.width, factored = R * W;
-  double factor_seconds = 0;
+  double form_seconds = 0;
   std::size_t i = mine.begin;
-  if (has_factors()) {
-    const Range formed = formed_[static_cast<std::size_t>(node_.rank())];
-    if (formed.size() > 0) {
-      const Stopwatch start;
-      const std::size_t B_max = factors_.max_batch;
-      for (int q = 0; q < ranks; ++q) {
-        const std::uint32_t* words = columns_.of(q).data();
-        const float* values = factor_values_.of(q).data();
-        const std::size_t B = std::min<std::size_t>(words[0], B_max), N = words[1 + R];
-        parts_[static_cast<std::size_t>(q)] = {{words + 1, R + 1},
-                                               {words + 1 + R + 1, std::min(N, B_max * R)},
-                                               {values, std::min(N, B_max * R)},
-                                               {values + B_max * R, B * W}};
-      }
-      // By owner, formed is the slice's factored part: straight into sum.
-      float* into = formed_by_owner_ ? out : formed_rows_.mine().data();
-      sparse_factor_grad(parts_, R, W, formed.begin, formed.end, {into, formed.size()});
-      factor_seconds = start.seconds();
-    }
-    const std::size_t end = std::max(i, std::min(mine.end, factored));
-    if (!formed_by_owner_) {
-      fence();  // every rank's formed rows are complete
-      for (int q = 0; q < ranks; ++q) {
-        const Range theirs = formed_[static_cast<std::size_t>(q)];
-        const std::size_t lo = std::max(i, theirs.begin), hi = std::min(end, theirs.end);
-        if (lo < hi) {
-          std::copy(formed_rows_.of(q).data() + (lo - theirs.begin),
-                    formed_rows_.of(q).data() + (hi - theirs.begin), out + (lo - mine.begin));
-        }
-      }
-    }
-    i = end;
+  if (has_prefix()) {
+    form_seconds = form_prefix(form, out);
+    i = std::max(i, std::min(mine.end, prefix_.floats));
   }
   // The rest of the slice, summed over the ranks in rank order.
+  const int ranks = node_.size();
   if (i < mine.end) {
     float* rest = out + (i - mine.begin);
     const std::size_t length = mine.end - i;
@@ -195,7 +124,32 @@ double NodeSum::reduce(std::span<float> sum) {
     for (int q = 1; q < ranks; ++q) out[n + t] += buffers_.of(q)[body + t];
   }
   if (cross_->size() > 1) cross_->allreduce_sum(sum);
-  return factor_seconds;
+  return form_seconds;
+}
+
+double NodeSum::form_prefix(const FormPrefix& form, float* out) {
+  // The slice's part of the prefix, formed here, or by an even share of the
+  // prefix on every rank, then copied to its owner.
+  const Range mine = slice(), formed = formed_[static_cast<std::size_t>(node_.rank())];
+  double seconds = 0;
+  if (formed.size() > 0) {
+    const Stopwatch start;
+    float* into = formed_by_owner_ ? out : formed_floats_.mine().data();
+    form(peers_, formed, {into, formed.size()});
+    seconds = start.seconds();
+  }
+  if (formed_by_owner_) return seconds;
+  fence();  // every rank's formed floats are complete
+  const std::size_t end = std::min(mine.end, prefix_.floats);
+  for (int q = 0; q < node_.size(); ++q) {
+    const Range theirs = formed_[static_cast<std::size_t>(q)];
+    const std::size_t lo = std::max(mine.begin, theirs.begin), hi = std::min(end, theirs.end);
+    if (lo < hi) {
+      std::copy(formed_floats_.of(q).data() + (lo - theirs.begin),
+                formed_floats_.of(q).data() + (hi - theirs.begin), out + (lo - mine.begin));
+    }
+  }
+  return seconds;
 }
 
 void NodeSum::allgather(std::span<float> values) {

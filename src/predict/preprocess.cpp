@@ -95,6 +95,44 @@ bool place_centred(const GrayImage& ink, const InkBox& box, std::size_t box_side
   return true;
 }
 
+// 1. Polarity, from a lightly blurred copy with its median background
+//    (which either polarity leaves in place) subtracted: work in/out, turned
+//    dark-on-light digits into light ink. False: no contrast at all.
+bool set_polarity(GrayImage& work, std::size_t blur_radius, const PreprocessOptions& options,
+                  Preprocessed& result) {
+  const std::size_t n = work.width * work.height;
+  GrayImage residual = work;
+  box_blur(residual, std::max<std::size_t>(1, blur_radius));
+  const GrayImage level = fit_background(residual, 0.5);
+  for (std::size_t i = 0; i < n; ++i) residual.pixels[i] -= level.pixels[i];
+  const std::array<float, 2> extremes = kth_extremes(residual.pixels, extreme_rank(n));
+  const float dark = -extremes[0], light = extremes[1];
+  if (std::max(dark, light) < options.min_contrast) return false;
+  result.inverted = dark > light;
+  if (result.inverted) {
+    for (float& v : work.pixels) v = 255.0f - v;
+  }
+  return true;
+}
+
+// The kept ink's pixel count, bounding box and blurred values (mask [h,w] in).
+std::size_t kept_ink(const std::vector<std::uint8_t>& mask, const GrayImage& smooth, InkBox& box,
+                     std::vector<float>& ink_values) {
+  const std::size_t w = smooth.width, h = smooth.height;
+  std::size_t kept = 0;
+  box = {w, h, 0, 0};
+  for (std::size_t y = 0; y < h; ++y) {
+    for (std::size_t x = 0; x < w; ++x) {
+      if (!mask[y * w + x]) continue;
+      ++kept;
+      ink_values.push_back(smooth.at(y, x));
+      box = {std::min(box.x0, x), std::min(box.y0, y), std::max(box.x1, x + 1),
+             std::max(box.y1, y + 1)};
+    }
+  }
+  return kept;
+}
+
 // Steps 1-6 on the working image; the box and fraction are in its pixels.
 Preprocessed run_steps(GrayImage work, const PreprocessOptions& options) {
   Preprocessed result;
@@ -102,20 +140,8 @@ Preprocessed run_steps(GrayImage work, const PreprocessOptions& options) {
   const std::size_t blur_radius = std::max(w, h) / 300;
   const std::size_t k = extreme_rank(n);
 
-  // 1. Polarity, from a lightly blurred copy with its median background
-  //    (which either polarity leaves in place) subtracted.
-  GrayImage residual = work;
-  box_blur(residual, std::max<std::size_t>(1, blur_radius));
-  const GrayImage level = fit_background(residual, 0.5);
-  for (std::size_t i = 0; i < n; ++i) residual.pixels[i] -= level.pixels[i];
-  const std::array<float, 2> extremes = kth_extremes(residual.pixels, k);
-  const float dark = -extremes[0], light = extremes[1];
-  if (std::max(dark, light) < options.min_contrast)
+  if (!set_polarity(work, blur_radius, options, result))
     return no_digit(result, "blank image (no contrast)");
-  result.inverted = dark > light;
-  if (result.inverted) {
-    for (float& v : work.pixels) v = 255.0f - v;
-  }
 
   // 2. Background subtraction (20th-percentile lighting fit), clipped at 0.
   const GrayImage background = fit_background(work, 0.2);
@@ -148,18 +174,9 @@ Preprocessed run_steps(GrayImage work, const PreprocessOptions& options) {
   const Components parts = remove_specks(mask, w, h, options.speck_fraction,
                                          std::max<std::size_t>(2, speck_side * speck_side));
   result.specks_removed = parts.removed;
-  std::size_t kept = 0;
-  InkBox box{w, h, 0, 0};
+  InkBox box;
   std::vector<float> ink_values;
-  for (std::size_t y = 0; y < h; ++y) {
-    for (std::size_t x = 0; x < w; ++x) {
-      if (!mask[y * w + x]) continue;
-      ++kept;
-      ink_values.push_back(smooth.at(y, x));
-      box = {std::min(box.x0, x), std::min(box.y0, y), std::max(box.x1, x + 1),
-             std::max(box.y1, y + 1)};
-    }
-  }
+  const std::size_t kept = kept_ink(mask, smooth, box, ink_values);
   result.ink_fraction = static_cast<double>(kept) / static_cast<double>(n);
   if (kept > 0) result.ink_box = box;
   if (kept < options.min_ink_pixels || std::max(box.width(), box.height()) < options.min_box_side) {

@@ -33,13 +33,20 @@ constexpr std::array<Choice<GradientSync>, 3> kGradientSyncs = {
      {"sharded", GradientSync::kSharded},
      {"shm", GradientSync::kShm}}};
 
-// What no single key can say: the keys that depend on each other. Each
-// number's range and each word's choices are stated where the key is
-// declared (config_keys).
-void validate(const TrainConfig& c) {
-  require(!c.overlap || c.gradient_sync == GradientSync::kAllreduce,
-          "train.overlap = true needs train.gradient_sync = allreduce (got ",
-          gradient_sync_name(c.gradient_sync), ")");
+// Keys earlier versions read, with why they went: a config naming one
+// stops with the reason instead of "unrecognised option". Not in --help.
+po::options_description retired_keys() {
+  po::options_description keys;
+  const char* overlap =
+      "was removed: sums started during backward measured slower than one allreduce after it "
+      "(Open MPI's non-blocking collectives progress only inside MPI calls; docs/scaling.md, "
+      "'Tried and dropped'); delete the key";
+  for (const char* key : {"train.overlap", "train.overlap_chunks"}) {
+    keys.add_options()(key, po::value<std::string>()->notifier([key, overlap](const std::string&) {
+      throw Error(concat(key, " ", overlap));
+    }));
+  }
+  return keys;
 }
 
 }  // namespace
@@ -124,8 +131,6 @@ std::string TrainConfig::to_text() const {
       << "train.lr_reference_batch = " << lr_reference_batch << "\n"
       << "train.gradient_sync = " << gradient_sync_name(gradient_sync) << "\n"
       << "train.gradient_factors = " << name_of(gradient_factors) << "\n"
-      << "train.overlap = " << (overlap ? "true" : "false") << "\n"
-      << "train.overlap_chunks = " << overlap_chunks << "\n"
       << "train.seed = " << seed << "\n"
       << "optimizer.learning_rate = " << adam.learning_rate << "\n"
       << "optimizer.beta1 = " << adam.beta1 << "\n"
@@ -155,12 +160,14 @@ std::string TrainConfig::to_text() const {
   return out.str();
 }
 
+constexpr std::size_t kMany = 1'000'000;  // epochs, checkpoints: a bound that catches typos
+constexpr std::size_t kBatch = 1 << 20;
+void add_run_keys(po::options_description& keys, TrainConfig& c);
+
 // Every configuration key, as --section.key=value or in the INI file; number
 // ranges are stated here, once (options.h). hidden receives model.hidden's text.
 po::options_description config_keys(TrainConfig& c, std::string& hidden) {
   po::options_description keys("configuration keys (in the INI file, or as --section.key=value)");
-  constexpr std::size_t kMany = 1'000'000;  // epochs, checkpoints: a bound that catches typos
-  constexpr std::size_t kBatch = 1 << 20;
   keys.add_options()("model.hidden", po::value(&hidden), "hidden ReLU widths, comma-separated");
   add_number(keys, "model.dropout", &c.dropout, from_below(0.0f, 1.0f),
              "dropout rate of hidden units (training only)");
@@ -190,10 +197,6 @@ po::options_description config_keys(TrainConfig& c, std::string& hidden) {
              "travels as its factors (the batch's nonzeros and dy), each rank forming its slice of "
              "the sum from them; auto: where that reads fewer bytes from peers than whole "
              "gradients");
-  keys.add_options()("train.overlap", po::value(&c.overlap),
-                     "true: start summing each gradient range during backward (allreduce only)");
-  add_number(keys, "train.overlap_chunks", &c.overlap_chunks, between<std::size_t>(1, 56),
-             "row blocks of the first layer's kernel when overlapping");
   add_number(keys, "train.seed", &c.seed, at_least<std::uint64_t>(0),
              "seed of initialisation and shuffling");
   add_number(keys, "optimizer.learning_rate", &c.adam.learning_rate, above(0.0f),
@@ -209,6 +212,12 @@ po::options_description config_keys(TrainConfig& c, std::string& hidden) {
              "label smoothing of the training targets");
   add_number(keys, "train.validation_size", &c.validation_size, at_least<std::size_t>(0),
              "digits held out of the end of /train for validation and best.h5; 0 = none");
+  add_run_keys(keys, c);
+  return keys;
+}
+
+// The schedule, augmentation, output, evaluation and runtime keys.
+void add_run_keys(po::options_description& keys, TrainConfig& c) {
   add_number(keys, "schedule.warmup_epochs", &c.warmup_epochs, at_least(0.0),
              "linear warmup of the learning rate");
   add_choice(keys, "schedule.decay", &c.decay, kDecays, "none | cosine | step after warmup");
@@ -241,7 +250,6 @@ po::options_description config_keys(TrainConfig& c, std::string& hidden) {
              "OpenBLAS threads per rank");
   keys.add_options()("runtime.flush_denormals", po::value(&c.flush_denormals),
                      "flush subnormal floats to zero (FTZ + DAZ) on every numeric thread");
-  return keys;
 }
 
 TrainArgs parse_train_args(int argc, const char* const argv[]) {
@@ -265,6 +273,9 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
            "runs/NAME\n"
         << all;
   args.usage = usage.str();
+  const po::options_description retired = retired_keys();
+  all.add(retired);
+  keys.add(retired);
 
   try {
     po::variables_map vm;
@@ -289,7 +300,6 @@ TrainArgs parse_train_args(int argc, const char* const argv[]) {
     throw Error(concat(e.what(), " (see dpmnist-train --help)"));
   }
   c.hidden = parse_widths(hidden);
-  validate(c);
   return args;
 }
 

@@ -227,7 +227,9 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
                               StepSeconds& seconds) {
   require(global_batch > 0, "data_parallel_step: empty global batch");
   Stopwatch start;
-  net.zero_grads();
+  const auto first = optimizer.takes_factors() ? Network::FirstKernelGrad::kFactors
+                                               : Network::FirstKernelGrad::kAccumulate;
+  net.zero_grads(first);
   StepResult result;
   std::span<const float> logits = net.forward_train(x, batch, options.dropout_seed);
   // The scale makes the summed gradients the mean over the global batch,
@@ -240,18 +242,10 @@ StepResult data_parallel_step(Network& net, DistributedAdam& optimizer, std::spa
   start.restart();
   std::span<float> reduced = net.grads_and_control();
   reduced.back() = options.stop_requested ? 1.0f : 0.0f;
-  if (options.overlap_chunks > 0) {
-    net.backward(x, dlogits, batch, options.overlap_chunks,
-                 [&](std::size_t begin, std::size_t end) {
-                   optimizer.start_sum(reduced.subspan(begin, end - begin));
-                   optimizer.progress();
-                 });
-  } else {
-    net.backward(x, dlogits, batch);
-  }
+  const GradientFactors factors = net.backward(x, dlogits, batch, first);
   seconds.backward += start.seconds();
   SyncSeconds sync;
-  result.stop = optimizer.step(net.params(), reduced, sync, net.first_layer_factors());
+  result.stop = optimizer.step(net.params(), reduced, sync, factors);
   seconds.backward += sync.gradient;  // the first kernel's gradient, formed from factors
   seconds.comm += sync.comm;
   seconds.optimizer += sync.optimizer;
@@ -287,8 +281,6 @@ TrainingModel::TrainingModel(const Comm& comm, const TrainConfig& config, std::s
   net.set_dropout(config.dropout, config.input_dropout);
   net.set_sparse_input(config.sparse_input_max_density);
   net.bind_gradients(adam.gradient_buffer());
-  net.set_first_kernel_grad_as_factors(adam.takes_factors());
-  step_options.overlap_chunks = config.overlap ? config.overlap_chunks : 0;
   step_options.label_smoothing = config.label_smoothing;
   step_options.max_norm = config.max_norm;
 }

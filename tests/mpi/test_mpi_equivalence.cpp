@@ -42,8 +42,7 @@ struct RunResult {
 // takes rows shard.begin + step * local ... of its shard at each step.
 // with_terms: also bound the float error of each step's gradient.
 RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::size_t global_batch,
-              int world_rank, int world_size, GradientSync sync, std::size_t overlap_chunks,
-              int ranks_per_node = 0, float sparse_input = 0, bool with_terms = false) {
+              int world_rank, int world_size, GradientSync sync, int ranks_per_node = 0, float sparse_input = 0, bool with_terms = false) {
   const std::vector<std::size_t>& widths = kWidths;
   // Wired as the trainer wires it (the same factory): with the sparse input,
   // shm sums the first kernel's gradient from every rank's factors.
@@ -53,8 +52,6 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
   config.gradient_sync = sync;
   config.gradient_factors = FactorMode::kOn;
   config.sparse_input_max_density = sparse_input;
-  config.overlap = overlap_chunks > 0;
-  config.overlap_chunks = std::max<std::size_t>(overlap_chunks, 1);
   TrainingModel model(comm, config, global_batch, global_batch, ranks_per_node);
   Network& net = model.net;
   net.init_glorot(123);
@@ -92,15 +89,15 @@ RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::si
 }
 
 void expect_equivalent(std::size_t count, std::size_t global_batch,
-                       GradientSync sync = GradientSync::kAllreduce, std::size_t overlap_chunks = 0,
-                       int ranks_per_node = 0, float sparse_input = 0) {
+                       GradientSync sync = GradientSync::kAllreduce, int ranks_per_node = 0,
+                       float sparse_input = 0) {
   const Comm world;
   const Comm self(MPI_COMM_SELF);
   const Digits digits = test::synthetic_digits(count, 5);
   const RunResult distributed = run(world, digits, count, global_batch, world.rank(), world.size(),
-                                    sync, overlap_chunks, ranks_per_node, sparse_input);
+                                    sync, ranks_per_node, sparse_input);
   const RunResult single = run(self, digits, count, global_batch, world.rank(), world.size(),
-                               GradientSync::kAllreduce, 0, 0, 0, true);
+                               GradientSync::kAllreduce, 0, 0, true);
 
   // The global batch's gradient is the same sum in both, only its order (over
   // ranks, reductions, the sparse or dense first layer) differs.
@@ -108,8 +105,8 @@ void expect_equivalent(std::size_t count, std::size_t global_batch,
       kAdam, single.steps, single.terms, test::gradient_rounding(single.terms, global_batch),
       single.initial_params);
   char what[160];
-  std::snprintf(what, sizeof(what), "N=%d %s%s%s%s count=%zu global batch %zu: |w_N - w_1|",
-                world.size(), gradient_sync_name(sync), overlap_chunks ? " overlapped" : "",
+  std::snprintf(what, sizeof(what), "N=%d %s%s%s count=%zu global batch %zu: |w_N - w_1|",
+                world.size(), gradient_sync_name(sync),
                 ranks_per_node ? " (1 rank per virtual node)" : "",
                 sparse_input > 0 ? " sparse input" : "", count, global_batch);
   EXPECT_TRUE(test::within_bound(world.rank(), what, distributed.params, single.params, bound));
@@ -136,8 +133,8 @@ TEST(DataParallel, ShmOptimizerMatchesOneRankOnOneNodeAndAcrossVirtualNodes) {
   expect_equivalent(96, 24, GradientSync::kShm);
   expect_equivalent(30, 13, GradientSync::kShm);
   // One rank per "node": every slice also goes through the cross-node allreduce.
-  expect_equivalent(96, 24, GradientSync::kShm, 0, 1);
-  expect_equivalent(30, 13, GradientSync::kShm, 0, 1);
+  expect_equivalent(96, 24, GradientSync::kShm, 1);
+  expect_equivalent(30, 13, GradientSync::kShm, 1);
 }
 
 TEST(DataParallel, ShmFallsBackToShardedOnEveryRankWhenNodesDiffer) {
@@ -150,49 +147,16 @@ TEST(DataParallel, ShmFallsBackToShardedOnEveryRankWhenNodesDiffer) {
   EXPECT_TRUE(world.agree(static_cast<std::uint64_t>(adam.sync())));
 }
 
-// Overlapped sums that progress() saw complete before step(): step must not
-// sum them again (that multiplied this rank's gradient by the world size and,
-// where another rank still waited, mismatched the collectives).
-TEST(DataParallel, OverlappedSumsCompletedEarlyAreNotSummedTwice) {
-  const Comm world;
-  constexpr std::size_t kCount = 12;
-  auto run = [&](bool overlapped) {
-    DistributedAdam adam(world, kCount, kAdam, GradientSync::kAllreduce);
-    std::span<float> buffer = adam.gradient_buffer();
-    for (std::size_t i = 0; i < kCount; ++i) {
-      buffer[i] = 0.01f * static_cast<float>(i + 1) * static_cast<float>(world.rank() + 1);
-    }
-    buffer[kCount] = 0.0f;  // control word
-    if (overlapped) {
-      adam.start_sum(buffer);
-      world.barrier();  // every rank has started: the sums can complete
-      for (int i = 0; i < 1000; ++i) adam.progress();
-    }
-    std::vector<float> params(kCount, 0.5f);
-    SyncSeconds seconds;
-    adam.step(params, buffer, seconds);
-    return params;
-  };
-  EXPECT_EQ(run(true), run(false)) << "rank " << world.rank();
-}
-
 TEST(DataParallel, SparseInputFirstLayerMatchesTheDenseSingleRank) {
   // The reference stays the dense sgemm on one rank.
-  expect_equivalent(96, 24, GradientSync::kAllreduce, 0, 0, 1.0f);
-  expect_equivalent(30, 13, GradientSync::kShm, 0, 0, 1.0f);
+  expect_equivalent(96, 24, GradientSync::kAllreduce, 0, 1.0f);
+  expect_equivalent(30, 13, GradientSync::kShm, 0, 1.0f);
 }
 
 TEST(DataParallel, ShardedOptimizerMatchesOneRankToo) {
   // ZeRO-1: reduce-scatter, Adam on each rank's slice, allgather.
   expect_equivalent(96, 24, GradientSync::kSharded);
   expect_equivalent(30, 13, GradientSync::kSharded);
-}
-
-TEST(DataParallel, OverlappedChunkedAllreduceMatchesOneRankToo) {
-  // Sums started during backward, the first layer's kernel in 5 row blocks;
-  // the uneven case has ranks with empty batches that must still join.
-  expect_equivalent(96, 24, GradientSync::kAllreduce, 5);
-  expect_equivalent(30, 13, GradientSync::kAllreduce, 5);
 }
 
 // A resumed epoch whose ranks have very different work left (rank 0's shard

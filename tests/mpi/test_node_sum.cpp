@@ -1,7 +1,8 @@
 // NodeSum, the shared-memory sum under gradient_sync = shm: sums and
 // gathers against closed forms, on the real node and on virtual nodes (so
 // the cross-node allreduce runs too), with slices that do not divide evenly,
-// and with addends whose first rows come as factors x^T dy.
+// and with a formed prefix: addends whose first rows come as factors x^T dy,
+// packed as side data and formed by sparse_factor_grad, as ShmSum does.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,6 +11,8 @@
 
 #include "dpmnist/core/error.h"
 #include "dpmnist/core/rng.h"
+#include "dpmnist/nn/sparse_input.h"
+#include "dpmnist/parallel/gradient_sum.h"
 #include "dpmnist/parallel/node_sum.h"
 
 using namespace dpmnist;
@@ -68,8 +71,18 @@ void expect_sums(int ranks_per_node, std::size_t count, std::size_t tail, Factor
   const Comm world;
   Comm node = world.split_by_node(ranks_per_node);
   if (!NodeSum::nodes_are_even(world, node)) GTEST_SKIP() << "uneven virtual nodes";
-  NodeSum sum(world, std::move(node), count, tail, shape);
-  EXPECT_EQ(sum.has_factors(), shape.rows > 0);
+  NodeSum sum(world, std::move(node), count, tail,
+              {shape.rows * shape.width, shape.words(), shape.floats()});
+  EXPECT_EQ(sum.has_prefix(), shape.rows > 0);
+  // The prefix's floats `range`, from every rank's packed factors.
+  std::vector<GradientFactors> parts;
+  const FormPrefix form = [&](std::span<const SideData> peers, Range range, std::span<float> out) {
+    parts.clear();
+    for (const SideData& peer : peers) {
+      parts.push_back(unpack_factors(shape, peer.words, peer.floats));
+    }
+    sparse_factor_grad(parts, shape.rows, shape.width, range.begin, range.end, out);
+  };
   std::span<float> mine = sum.buffer();
   SparseBatch sparse;
   if (shape.rows > 0) sparse.reserve(shape.max_batch, shape.rows);
@@ -83,11 +96,15 @@ void expect_sums(int ranks_per_node, std::size_t count, std::size_t tail, Factor
     if (shape.rows > 0) {
       sparse_batch_build_rows(f.x, f.batch, shape.rows, sparse);
       sparse_batch_build_columns(sparse);
-      sum.set_factors(factors_of(sparse, f.dy));
+      pack_factors(factors_of(sparse, f.dy), shape, sum.side_words(), sum.side_floats());
     }
     const Range slice = sum.slice();
     std::vector<float> reduced(slice.size() + tail, -1.0f);
-    sum.reduce(reduced);
+    if (shape.rows > 0) {
+      sum.reduce(reduced, form);
+    } else {
+      sum.reduce(reduced);
+    }
     const std::vector<double> expected = expected_sums(world.size(), count, round, shape);
     // Count mismatches and agree once per round: an early return on one rank
     // would leave the others waiting in the next collective.
@@ -155,22 +172,24 @@ TEST(NodeSum, FactorsAreChosenWhereTheyReadFewerBytes) {
 
 TEST(NodeSum, MisusedFactorsAreReportedWithTheirSizes) {
   const Comm world;
-  NodeSum plain(world, world.split_by_node(), 100, 1);
+  const FactorShape shape{4, 10, 2};
+  std::vector<std::uint32_t> words(shape.words());
+  std::vector<float> floats(shape.floats());
   const std::vector<std::uint32_t> start(5, 0);
-  const GradientFactors none{start, {}, {}, {}};
-  EXPECT_THROW(plain.set_factors(none), Error);
-  NodeSum factored(world, world.split_by_node(), 100, 1, {4, 10, 2});
   const std::vector<float> dy(30, 1.0f);  // batch 3 > max batch 2
-  EXPECT_THROW(factored.set_factors({start, {}, {}, dy}), Error);
-  EXPECT_THROW(NodeSum(world, world.split_by_node(), 30, 1, {4, 10, 2}), Error);  // 40 > 29
-  // More nonzeros than a batch of 1 has entries (4), and a reduce without
-  // factors: both throw on every rank alike, before any fence.
+  EXPECT_THROW(pack_factors({start, {}, {}, dy}, shape, words, floats), Error);
+  EXPECT_THROW(pack_factors({start, {}, {}, {}}, shape, words, std::span(floats).first(3)), Error);
+  // More nonzeros than a batch of 1 has entries (4).
   const std::vector<std::uint32_t> crowded = {0, 2, 4, 5, 5};
   const std::vector<std::uint32_t> rows(5, 0);
   const std::vector<float> values(5, 1.0f), one_row(10, 1.0f);
-  EXPECT_THROW(factored.set_factors({crowded, rows, values, one_row}), Error);
-  std::vector<float> sum(factored.slice().size() + 1);
-  EXPECT_THROW(factored.reduce(sum), Error);
+  EXPECT_THROW(pack_factors({crowded, rows, values, one_row}, shape, words, floats), Error);
+  // A prefix longer than the summed part, and a reduce of a prefix without
+  // its callback: both throw on every rank alike, before any fence.
+  EXPECT_THROW(NodeSum(world, world.split_by_node(), 30, 1, {40, 0, 0}), Error);  // 40 > 29
+  NodeSum prefixed(world, world.split_by_node(), 100, 1, {40, shape.words(), shape.floats()});
+  std::vector<float> sum(prefixed.slice().size() + 1);
+  EXPECT_THROW(prefixed.reduce(sum), Error);
 }
 
 TEST(NodeSum, UnevenNodesAreReportedAlikeOnEveryRank) {

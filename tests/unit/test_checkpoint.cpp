@@ -261,3 +261,18 @@ TEST(Checkpoint, ALoneCheckpointH5IsACandidateAndAFreshStartSetsFilesAsideNotDel
   EXPECT_EQ(set_aside_run_checkpoints(dir), "") << "nothing left to move";
   EXPECT_FALSE(find_newest_checkpoint(dir, log).has_value());
 }
+
+// Histories written before the comm phase was renamed call it "allreduce":
+// they still load, into the comm phase, and unknown columns are skipped.
+TEST(Metrics, OldCommPhaseColumnsAndUnknownOnesLoad) {
+  const std::vector<std::string> names = {"epoch", "allreduce_min", "allreduce_median",
+                                          "allreduce_max", "someday_column", "forward_median"};
+  const std::vector<double> values = {3, 0.1, 0.2, 0.3, 99, 0.5};
+  const EpochMetrics m = metrics_from_values(names, values);
+  EXPECT_EQ(m.epoch, 3);
+  EXPECT_EQ(m.phases[kCommPhase].min, 0.1);
+  EXPECT_EQ(m.phases[kCommPhase].median, 0.2);
+  EXPECT_EQ(m.phases[kCommPhase].max, 0.3);
+  EXPECT_EQ(m.phases[kForwardPhase].median, 0.5);
+  EXPECT_EQ(std::string(kPhaseNames[kCommPhase]), "comm");
+}

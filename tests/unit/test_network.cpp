@@ -101,29 +101,6 @@ TEST(Network, SmallerBatchThanMaxUsesOnlyItsRows) {
   EXPECT_THROW(exact.forward(p.x, p.batch + 1), std::exception);
 }
 
-TEST(Network, ChunkedBackwardGivesTheSameGradientsAndReportsEveryRangeOnce) {
-  Problem p = make_problem();
-  Network whole(p.widths, p.batch), chunked(p.widths, p.batch);
-  whole.init_glorot(12);
-  chunked.init_glorot(12);
-  auto run = [&](Network& net, std::size_t chunks, std::vector<int>* seen) {
-    net.zero_grads();
-    auto logits = net.forward(p.x, p.batch);
-    auto dlogits = net.logits_grad(p.batch);
-    softmax_cross_entropy(logits, p.labels, p.batch, 3, 0.25f, dlogits);
-    if (!seen) return net.backward(p.x, dlogits, p.batch);
-    net.backward(p.x, dlogits, p.batch, chunks, [&](std::size_t begin, std::size_t end) {
-      for (std::size_t i = begin; i < end; ++i) ++(*seen)[i];
-    });
-  };
-  std::vector<int> seen(chunked.grads_and_control().size(), 0);
-  run(whole, 1, nullptr);
-  run(chunked, 4, &seen);
-  const auto a = whole.grads(), b = chunked.grads();
-  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "gradient " << i;
-  for (std::size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], 1) << "element " << i;
-}
-
 // With dropout, backward must follow the masks: a central-difference check of
 // the training-mode loss with the same masks (same seed) on every evaluation.
 TEST(Network, DropoutBackwardMatchesCentralDifferencesWithFixedMasks) {

@@ -143,7 +143,7 @@ TEST(SparseDense, NetworkMatchesTheDensePathAndCentralDifferences) {
       auto logits = net.forward_train(x, B, 77);
       auto dlogits = net.logits_grad(B);
       softmax_cross_entropy(logits, labels, B, 4, 1.0f / B, dlogits);
-      net.backward(x, dlogits, B, 3, [](std::size_t, std::size_t) {});
+      net.backward(x, dlogits, B);
       return std::vector<float>(net.grads().begin(), net.grads().end());
     };
     const auto want = gradients(dense);
@@ -221,19 +221,16 @@ TEST(SparseDense, NetworkFactorsMultiplyOutToTheFirstKernelsGradient) {
         net->set_dropout(dropout, dropout);
         net->set_sparse_input(0.5f);
       }
-      factored.set_first_kernel_grad_as_factors(true);
-      auto backward = [&](Network& net) {
+      auto backward = [&](Network& net, Network::FirstKernelGrad first) {
         std::ranges::fill(net.grads(), 3.0f);
-        net.zero_grads();
+        net.zero_grads(first);
         auto logits = net.forward_train(x, B, 77);
         auto dlogits = net.logits_grad(B);
         softmax_cross_entropy(logits, labels, B, 4, 1.0f / B, dlogits);
-        net.backward(x, dlogits, B);
+        return net.backward(x, dlogits, B, first);
       };
-      backward(plain);
-      backward(factored);
-      EXPECT_TRUE(plain.first_layer_factors().col_start.empty());
-      const GradientFactors f = factored.first_layer_factors();
+      EXPECT_TRUE(backward(plain, Network::FirstKernelGrad::kAccumulate).col_start.empty());
+      const GradientFactors f = backward(factored, Network::FirstKernelGrad::kFactors);
       ASSERT_EQ(f.col_start.size(), I + 1);
       std::vector<float> formed(I * O);
       sparse_factor_grad(std::span(&f, 1), I, O, 0, I * O, formed);
@@ -247,5 +244,9 @@ TEST(SparseDense, NetworkFactorsMultiplyOutToTheFirstKernelsGradient) {
     }
   }
   Network dense_only({4, 3, 2}, 2);
-  EXPECT_THROW(dense_only.set_first_kernel_grad_as_factors(true), Error);
+  const std::vector<float> x2(8, 1.0f);
+  dense_only.forward(x2, 2);
+  EXPECT_THROW(dense_only.backward(x2, dense_only.logits_grad(2), 2,
+                                   Network::FirstKernelGrad::kFactors),
+               Error);
 }

@@ -17,7 +17,8 @@ from .datafile import NUM_CLASSES
 
 REQUIRED_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc",
                     "epoch_seconds", "world_size")
-PHASES = ("data", "forward", "backward", "allreduce", "optimizer", "eval")
+PHASES = ("data", "forward", "backward", "comm", "optimizer", "eval")
+OLD_COMM = "allreduce_"  # the comm phase's columns in files written before the rename
 INPUT_SIZE = 28 * 28
 
 
@@ -64,6 +65,7 @@ def load_metrics(path):
     if not rows:
         raise ReportError(f"{path}: empty file, expected a header and one row per epoch")
     header = [name.strip() for name in rows[0]]
+    header = ["comm_" + h[len(OLD_COMM):] if h.startswith(OLD_COMM) else h for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise ReportError(f"{path}: header lacks column(s) {', '.join(missing)}; "

@@ -156,7 +156,7 @@ def write_run_report(data, run_dir, out_dir, eval_bin):
     if run_figures.figure_time(metrics, out_dir) is not None:
         doc.figure(out_dir / "time_breakdown.png",
                    "Seconds per epoch by phase, stacked; on the right, each phase's spread over "
-                   "ranks (a wide allreduce bar is time spent waiting for the slowest rank).")
+                   "ranks (a wide comm bar is time spent waiting for the slowest rank).")
     else:
         doc.paragraph("metrics.csv has no timing columns: no time breakdown.")
 

@@ -10,8 +10,9 @@
 namespace dpmnist {
 
 // The phases timed on every rank: the step's data gather, forward (with the
-// loss), backward, gradient allreduce (including the wait for the slowest
-// rank), optimizer; then the epoch's evaluation.
+// loss), backward, comm (the gradient sum, whichever GradientSum runs it,
+// including the wait for the slowest rank), optimizer; then the epoch's
+// evaluation. Files before the rename call comm "allreduce": readers take both.
 enum Phase : std::size_t {
   kDataPhase,
   kForwardPhase,
@@ -22,7 +23,9 @@ enum Phase : std::size_t {
 };
 inline constexpr std::size_t kNumPhases = 6;
 inline constexpr std::array<const char*, kNumPhases> kPhaseNames = {
-    "data", "forward", "backward", "allreduce", "optimizer", "eval"};
+    "data", "forward", "backward", "comm", "optimizer", "eval"};
+// The comm phase's name in files written before the rename.
+inline constexpr const char* kOldCommPhaseName = "allreduce";
 
 // A phase's seconds per epoch over the ranks: stragglers show as max >> median.
 struct Spread {
@@ -37,7 +40,7 @@ struct EpochMetrics {
   double epoch_seconds = 0;    // wall time of the training steps (max over ranks)
   double data_seconds = 0;     // batch gather and pixel/255 conversion (max over ranks)
   double compute_seconds = 0;  // forward + backward + optimizer (max over ranks)
-  double comm_seconds = 0;     // gradient allreduce, including waiting for stragglers (max)
+  double comm_seconds = 0;     // gradient sum, including waiting for stragglers (max)
   double eval_seconds = 0;     // test-set evaluation
   double samples_per_second = 0;
   double learning_rate = 0;  // at the epoch's last step
@@ -52,7 +55,7 @@ const std::vector<std::string>& metric_columns();
 std::vector<double> metric_values(const EpochMetrics& m);
 // values [columns.size()] named by columns, in any order; names this build
 // does not know are skipped and missing ones stay default, so histories
-// written with fewer or more columns still load.
+// written with fewer or more columns still load (allreduce_* is read as comm_*).
 EpochMetrics metrics_from_values(const std::vector<std::string>& columns,
                                  const std::vector<double>& values);
 

@@ -19,8 +19,8 @@ void dense_backward(std::span<const float> dy, std::span<const float> x, std::sp
                     std::span<float> dW, std::span<float> db, std::span<float> dx,
                     std::size_t batch, std::size_t in, std::size_t out);
 
-// The two halves of the parameter gradient, for callers that want to act as
-// soon as part of it is final (overlapping communication with backward):
+// The two halves of the parameter gradient, for a layer whose kernel gradient
+// may be left to the caller (Network's first layer, as factors):
 // dy [B,O] in; db [O] += column sums of dy.
 void dense_bias_grad(std::span<const float> dy, std::span<float> db, std::size_t batch,
                      std::size_t out);

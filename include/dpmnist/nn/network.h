@@ -6,7 +6,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <span>
 #include <vector>
 
@@ -44,11 +43,20 @@ class Network {
   // e.g. memory the node's ranks share, which must outlive the network.
   void bind_gradients(std::span<float> buffer);
 
+  // What backward does with the first kernel's gradient dW0 = x^T dy.
+  enum class FirstKernelGrad {
+    kAccumulate,  // adds it into grads(), like every other gradient
+    kFactors,     // leaves grads()'s dW0 alone (zero_grads too) and returns its
+                  // factors instead, the batch's nonzeros by column and dy
+                  // (sparse_input.h), for a sum that forms dW0 from every
+                  // rank's factors. Needs the sparse input.
+  };
+
   // Glorot-uniform kernels (limit sqrt(6/(in+out)), Keras's default), zero biases.
   void init_glorot(std::uint64_t seed);
-  // Zeroes grads_and_control() with one memset (all but the first kernel's
-  // gradient under factors, which backward then never writes).
-  void zero_grads();
+  // Zeroes grads_and_control() with one memset (all but dW0 under kFactors,
+  // which backward then never writes).
+  void zero_grads(FirstKernelGrad first = FirstKernelGrad::kAccumulate);
 
   // Inverted dropout for training: each hidden unit (and, with input_rate,
   // each input pixel) is zeroed with that probability and the survivors are
@@ -60,15 +68,6 @@ class Network {
   void set_sparse_input(float max_density);
   // Whether the last forward took the sparse path.
   bool last_forward_sparse() const { return sparse_used_; }
-  // On (needs the sparse input): backward leaves the first kernel's gradient
-  // [in, out] alone and gives its factors instead, the batch's nonzeros by
-  // column and the layer's output gradient, whose product x^T dy it is; the
-  // caller forms it (NodeSum: each rank its slice of the node's summed
-  // gradient, from every rank's factors). Off by default.
-  void set_first_kernel_grad_as_factors(bool on);
-  // After a backward with factors on, until the next forward: views of this
-  // network's buffers. Empty otherwise.
-  GradientFactors first_layer_factors() const;
   // Max-norm constraint: every hidden unit's incoming weight vector (a column
   // of its kernel) is scaled down to L2 norm max_norm if longer.
   void apply_max_norm(float max_norm);
@@ -83,15 +82,11 @@ class Network {
   // Scratch [B,classes] for the loss to write dlogits into (no allocation).
   std::span<float> logits_grad(std::size_t batch);
   // x [B,input] in (the same x as the last forward); dlogits [B,classes] in.
-  // ACCUMULATES into grads(); the first layer's input gradient is not computed.
-  void backward(std::span<const float> x, std::span<const float> dlogits, std::size_t batch);
-
-  // The same, telling `ready(begin, end)` each range of grads_and_control()
-  // as soon as it is final: first [first layer's bias, end) (every later layer
-  // and the control word), then the first layer's kernel in `chunks` blocks of
-  // rows, so their reduction can start while the rest is computed.
-  void backward(std::span<const float> x, std::span<const float> dlogits, std::size_t batch,
-                std::size_t chunks, const std::function<void(std::size_t, std::size_t)>& ready);
+  // ACCUMULATES into grads(), dW0 as `first` says; the first layer's input
+  // gradient is not computed. Returns dW0's factors under kFactors (views of
+  // this network's buffers, valid until the next forward), else nothing.
+  GradientFactors backward(std::span<const float> x, std::span<const float> dlogits,
+                           std::size_t batch, FirstKernelGrad first = FirstKernelGrad::kAccumulate);
 
  private:
   std::span<float> slice(std::span<float> buffer, std::size_t l, bool bias_part);
@@ -113,10 +108,8 @@ class Network {
   std::vector<float> column_norms_;        // [widest layer] scratch for apply_max_norm
   std::vector<float> delta_a_, delta_b_;   // [max_batch * max hidden width] each
   float sparse_max_density_ = 0;
-  bool sparse_used_ = false;       // the last forward's first layer ran on sparse_
-  SparseBatch sparse_;             // the last forward's first-layer input, its nonzeros
-  bool factors_ = false;           // backward gives the first kernel's gradient as factors
-  GradientFactors first_factors_;  // after such a backward: views of sparse_ and a delta
+  bool sparse_used_ = false;  // the last forward's first layer ran on sparse_
+  SparseBatch sparse_;        // the last forward's first-layer input, its nonzeros
 };
 
 }  // namespace dpmnist

@@ -60,6 +60,26 @@ struct GradientFactors {
 };
 GradientFactors factors_of(const SparseBatch& x, std::span<const float> dy);
 
+// Room for one batch's factors of a kernel [rows, width], batch <= max_batch,
+// packed into flat words and floats (memory another rank reads). All zero:
+// no factors.
+struct FactorShape {
+  std::size_t rows = 0, width = 0, max_batch = 0;
+  // [1] batch, [rows + 1] col_start, [max_batch rows] col_row.
+  std::size_t words() const { return rows > 0 ? 1 + rows + 1 + max_batch * rows : 0; }
+  // [max_batch rows] col_value, [max_batch width] dy.
+  std::size_t floats() const { return max_batch * (rows + width); }
+};
+// factors in (of a kernel of shape's rows and width); words [shape.words()]
+// and floats [shape.floats()] out. Sizes are checked; the entries are trusted
+// (whoever unpacks reads them as they are).
+void pack_factors(const GradientFactors& factors, const FactorShape& shape,
+                  std::span<std::uint32_t> words, std::span<float> floats);
+// A view of packed factors (counts clamped to the shape's room, so corrupt
+// words cannot read past it).
+GradientFactors unpack_factors(const FactorShape& shape, std::span<const std::uint32_t> words,
+                               std::span<const float> floats);
+
 // parts [P] in; floats [begin, end) of dW [I,O] (flattened: they may start and
 // end inside rows) = sum over parts, in order, of part.x^T part.dy, each
 // element summed from zero over the parts' nonzeros in column order;

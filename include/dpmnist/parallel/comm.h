@@ -65,10 +65,6 @@ class Comm {
   // Non-blocking in-place sum; wait() before reading values.
   MPI_Request iallreduce_sum(std::span<float> values) const;
   static void wait(MPI_Request& request);
-  // Waits for all of requests (then empties it); test_all: whether they are
-  // done, without waiting (empties it when they are). Errors throw.
-  static void wait_all(std::vector<MPI_Request>& requests);
-  static bool test_all(std::vector<MPI_Request>& requests);
 
   // Overwrites values on every rank with root's.
   void broadcast(std::span<float> values, int root = 0) const;

@@ -30,17 +30,12 @@ class DistributedAdam {
   // this rank's gradient (already scaled to the global mean) and, last, its
   // control word; clobbered. Collective. Returns true on every rank iff any
   // rank's control word was > 0. Where takes_factors(), factors gives the
-  // first kernel's gradient (Network::first_layer_factors), else it is empty.
+  // first kernel's gradient (Network::backward's answer), else it is empty.
   bool step(std::span<float> params, std::span<float> grads_and_control, SyncSeconds& seconds,
             const GradientFactors& factors = {});
   // True on every rank alike when step() wants the first kernel's gradient
-  // as factors (Network::set_first_kernel_grad_as_factors).
+  // as factors (Network::FirstKernelGrad::kFactors).
   bool takes_factors() const { return sum_->takes_factors(); }
-
-  // Overlap (allreduce only): start summing one range of the gradient buffer
-  // as soon as backward has finished it (GradientSum::start).
-  void start_sum(std::span<float> range) { sum_->start(range); }
-  void progress() { sum_->progress(); }
 
   GradientSync sync() const { return sum_->sync(); }
   std::int64_t step_count() const { return adam_.step_count(); }

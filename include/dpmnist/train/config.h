@@ -34,8 +34,6 @@ struct TrainConfig {
   std::size_t lr_reference_batch = 32;      // train.lr_reference_batch
   GradientSync gradient_sync = GradientSync::kShm;  // train.gradient_sync
   FactorMode gradient_factors = FactorMode::kAuto;  // train.gradient_factors
-  bool overlap = false;                             // train.overlap: sums start during backward
-  std::size_t overlap_chunks = 4;                   // train.overlap_chunks: first-layer row blocks
   AdamSettings adam;                                // optimizer.*
   float max_norm = 0;                               // optimizer.max_norm: 0 = off
   float label_smoothing = 0;                        // train.label_smoothing

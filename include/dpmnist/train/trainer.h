@@ -32,8 +32,6 @@ struct StepResult {
 // What a step does besides the plain forward/backward/sum/Adam.
 struct StepOptions {
   bool stop_requested = false;  // this rank's vote, carried as the control word
-  std::size_t overlap_chunks =
-      0;  // > 0: sums start during backward (first layer in this many blocks)
   std::uint64_t dropout_seed = 0;  // masks of this step (used when the network has dropout)
   float label_smoothing = 0;
   float max_norm = 0;  // > 0: cap hidden units' incoming weight norms after the step
@@ -65,7 +63,7 @@ struct TrainingModel {
 
   Network net;
   DistributedAdam adam;
-  StepOptions step_options;  // overlap, label smoothing, max norm (per-step fields unset)
+  StepOptions step_options;  // label smoothing, max norm (per-step fields unset)
 
  private:
   GradientSync requested_sync_;
