@@ -203,6 +203,9 @@ def main():
     ap.add_argument("--fit-max-bytes", type=int, default=8 << 20,
                     help="largest message fitted (default 8 MiB: both models' gradients fit in "
                          "the range; larger ones measure the memory system more than MPI)")
+    ap.add_argument("--steps-to-target", help="steps_to_target.csv of tools/batch_rules.py: "
+                    "steps to the target accuracy per global batch (seed model), for the "
+                    "predicted time to it")
     ap.add_argument("--md", help="write the Markdown tables here")
     ap.add_argument("--png", help="write the plot here")
     args = ap.parse_args()
@@ -329,6 +332,8 @@ def main():
                               f"{100 * r['efficiency_sharded']:.0f}%"]
             say("| " + " | ".join(cells) + " |")
         say("")
+    if args.steps_to_target:
+        out += time_to_target(read_csv(args.steps_to_target), predictions["seed"]["nets"])
     measured = [r for r in scaling if r["mode"] == "weak"]
     compared = [r for r in measured if r["oversubscribed"] == "0" and int(r["np"]) > 1
                 and int(r["np"]) in RANKS]
@@ -351,6 +356,38 @@ def main():
                           np.array([float(r[f"{args.stat}_us"]) * 1e-6 for r in shm_rows]))
         plot(args.png, ar_n, ar_t, fitted, alpha, beta, networks, predictions, measured,
              args.stat, shm_points)
+
+
+def time_to_target(steps_rows, nets):
+    """Markdown lines: statistical efficiency (steps to the target per global
+    batch, from tools/batch_rules.py) times hardware efficiency (this model's
+    seconds per step) = predicted time to the target, seed model."""
+    by_batch = {int(r["global_batch"]): r for r in steps_rows}
+    rule = steps_rows[0]["rule"] if steps_rows else "?"
+    lines = [f"### Time to accuracy: seed model, rule `{rule}`", "",
+             f"Steps to the target from S(B) = S_min (1 + B_noise / B) fitted to the measured "
+             f"runs (S_min = {steps_rows[0]['s_min']} steps, B_noise = {steps_rows[0]['b_noise']} "
+             "samples; `tools/batch_rules.py`), times the seconds per step predicted above. "
+             "Measured steps are shown where the study ran that rank count; beyond it the fit "
+             "extrapolates.", ""]
+    head = ["ranks", "global batch", "steps (measured)", "steps (fit)", "epochs (fit)"]
+    for net in nets:
+        short = "IB" if net.startswith("IB") else "shm"
+        head += [f"{short} ms/step", f"{short} time to target"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for i, p in enumerate(RANKS):
+        first = next(iter(nets.values()))[i]
+        row = by_batch.get(first["global_batch"])
+        if row is None or p < 8:
+            continue
+        steps = float(row["fit_steps"])
+        cells = [str(p), str(first["global_batch"]), row["measured_steps"] or "-", f"{steps:.0f}",
+                 f"{steps / first['steps']:.1f}"]
+        for rows in nets.values():
+            step = rows[i]["epoch"] / rows[i]["steps"]
+            cells += [f"{step * 1e3:.3f}", f"{steps * step:.3g} s"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def plot(path, ar_n, ar_t, fitted, alpha, beta, networks, predictions, measured, stat,

@@ -22,8 +22,12 @@ std::string join_widths(const std::vector<std::size_t>& widths) {
 }
 
 // The words of each word-valued key, in the order its help lists them.
-constexpr std::array<Choice<LrScaling>, 3> kLrScalings = {
-    {{"none", LrScaling::kNone}, {"linear", LrScaling::kLinear}, {"sqrt", LrScaling::kSqrt}}};
+constexpr std::array<Choice<LrScaling>, 5> kLrScalings = {
+    {{"none", LrScaling::kNone},
+     {"linear", LrScaling::kLinear},
+     {"sqrt", LrScaling::kSqrt},
+     {"linear_above", LrScaling::kLinearAbove},
+     {"sqrt_above", LrScaling::kSqrtAbove}}};
 constexpr std::array<Choice<LrDecay>, 3> kDecays = {
     {{"none", LrDecay::kNone}, {"cosine", LrDecay::kCosine}, {"step", LrDecay::kStep}}};
 constexpr std::array<Choice<FactorMode>, 3> kFactorModes = {
@@ -93,16 +97,35 @@ std::size_t TrainConfig::global_batch(int world_size) const {
 }
 
 float TrainConfig::learning_rate(int world_size) const {
-  const double ratio =
+  double ratio =
       static_cast<double>(global_batch(world_size)) / static_cast<double>(lr_reference_batch);
-  const double factor = lr_scaling == LrScaling::kLinear ? ratio
-                        : lr_scaling == LrScaling::kSqrt ? std::sqrt(ratio)
-                                                         : 1.0;
+  if (lr_scaling == LrScaling::kLinearAbove || lr_scaling == LrScaling::kSqrtAbove) {
+    ratio = std::max(1.0, ratio);  // batches up to the reference keep learning_rate
+  }
+  double factor = 1.0;
+  if (lr_scaling == LrScaling::kLinear || lr_scaling == LrScaling::kLinearAbove) factor = ratio;
+  if (lr_scaling == LrScaling::kSqrt || lr_scaling == LrScaling::kSqrtAbove) {
+    factor = std::sqrt(ratio);
+  }
   return static_cast<float>(adam.learning_rate * factor);
 }
 
 float TrainConfig::learning_rate_at(int world_size, double epochs_done) const {
-  const double base = learning_rate(world_size);
+  double base = learning_rate(world_size);
+  // The scaled excess over the reference rate ramps in, then anneals away
+  // (Goyal et al.'s gradual warmup from the reference rate, then a cosine):
+  // a rate that is not scaled up is untouched, bit for bit.
+  const double reference = adam.learning_rate;
+  if (lr_ramp_epochs > 0 && base > reference) {
+    const double rest = static_cast<double>(epochs) - lr_ramp_epochs;
+    const double share =
+        epochs_done < lr_ramp_epochs
+            ? epochs_done / lr_ramp_epochs
+            : 0.5 * (1.0 + std::cos(std::numbers::pi *
+                                    (rest > 0 ? std::min(1.0, (epochs_done - lr_ramp_epochs) / rest)
+                                              : 1.0)));
+    base = reference + (base - reference) * share;
+  }
   if (epochs_done < warmup_epochs) return static_cast<float>(base * epochs_done / warmup_epochs);
   const double span = static_cast<double>(epochs) - warmup_epochs;
   const double progress = span > 0 ? std::min(1.0, (epochs_done - warmup_epochs) / span) : 1.0;
@@ -129,6 +152,7 @@ std::string TrainConfig::to_text() const {
       << "train.global_batch_size = " << global_batch_size << "\n"
       << "train.lr_scaling = " << name_of(lr_scaling) << "\n"
       << "train.lr_reference_batch = " << lr_reference_batch << "\n"
+      << "train.lr_ramp_epochs = " << lr_ramp_epochs << "\n"
       << "train.gradient_sync = " << gradient_sync_name(gradient_sync) << "\n"
       << "train.gradient_factors = " << name_of(gradient_factors) << "\n"
       << "train.seed = " << seed << "\n"
@@ -182,11 +206,16 @@ po::options_description config_keys(TrainConfig& c, std::string& hidden) {
              "samples per rank per step");
   add_number(keys, "train.global_batch_size", &c.global_batch_size, between<std::size_t>(0, kBatch),
              "samples per step over all ranks; 0 = batch_size * ranks");
-  add_choice(keys, "train.lr_scaling", &c.lr_scaling, kLrScalings,
-             "none | linear | sqrt in global batch / lr_reference_batch");
+  add_choice(
+      keys, "train.lr_scaling", &c.lr_scaling, kLrScalings,
+      "none | linear | sqrt in global batch / lr_reference_batch | linear_above | sqrt_above: "
+      "the same, only for global batches beyond lr_reference_batch");
   add_number(keys, "train.lr_reference_batch", &c.lr_reference_batch,
              between<std::size_t>(1, kBatch),
              "global batch at which learning_rate applies unscaled");
+  add_number(keys, "train.lr_ramp_epochs", &c.lr_ramp_epochs, at_least(0.0),
+             "epochs over which a scaled-up rate's excess over learning_rate ramps in (it then "
+             "anneals away by a cosine to the last epoch); 0 = the scaled rate throughout");
   add_choice(
       keys, "train.gradient_sync", &c.gradient_sync, kGradientSyncs,
       "allreduce (every rank updates all weights) | sharded (ZeRO-1: reduce-scatter, Adam on "

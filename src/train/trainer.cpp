@@ -410,10 +410,14 @@ void print_banner(const Comm& comm, const TrainArgs& args, const RunStart& run,
       << run.data.info.test_count << " test, split " << run.data.info.split << "), loaded in "
       << format_seconds(run.load_seconds) << "\n"
       << "  model " << widths << " (" << model.net.params().size() << " parameters), Adam lr "
-      << config.learning_rate(comm.size()) << " (" << name_of(config.lr_scaling)
-      << " scaling), global batch " << run.global_batch << " (" << run.local_batch
-      << " on rank 0), " << run.steps << " steps/epoch, epochs " << run.checkpoint.epoch + 1 << ".."
-      << config.epochs << "\n"
+      << config.learning_rate(comm.size()) << " (" << name_of(config.lr_scaling) << " scaling"
+      << (config.lr_ramp_epochs > 0 && config.learning_rate(comm.size()) > config.adam.learning_rate
+              ? concat(" from ", config.adam.learning_rate, ", ramped in over ",
+                       config.lr_ramp_epochs, " epoch(s), annealed to the last")
+              : std::string())
+      << "), global batch " << run.global_batch << " (" << run.local_batch << " on rank 0), "
+      << run.steps << " steps/epoch, epochs " << run.checkpoint.epoch + 1 << ".." << config.epochs
+      << "\n"
       << "  " << model.describe_gradients() << "\n"
       << "  runtime: " << runtime_description() << ", " << mpi_library_version() << "\n"
       << model.fallback_note() << std::flush;

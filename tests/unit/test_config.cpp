@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -43,6 +44,12 @@ TEST(Config, SeedIniGivesTheSeedNotebookModel) {
   EXPECT_EQ(args.config.batch_size, 32u);
   EXPECT_FLOAT_EQ(args.config.adam.learning_rate, 1e-3f);
   EXPECT_EQ(args.config.global_batch(2), 64u);
+  // The rate rule (seed.ini's table says why): unscaled up to 2 ranks, linear beyond.
+  EXPECT_EQ(args.config.learning_rate(2), 1e-3f);
+  EXPECT_FLOAT_EQ(args.config.learning_rate(8), 4e-3f);
+  EXPECT_EQ(args.config.lr_ramp_epochs, 1.0);
+  const TrainConfig defaults;  // no --config: the same rule
+  EXPECT_EQ(defaults.to_text(), args.config.to_text());
 }
 
 TEST(Config, CommandLineOverridesTheFile) {
@@ -59,7 +66,7 @@ TEST(Config, UnknownKeysAndBadValuesAreErrorsThatSayWhatWasExpected) {
   EXPECT_NE(error_of({"--data", "d", "--out", "o", "--train.epochs=many"}).find("train.epochs"),
             std::string::npos);
   EXPECT_NE(error_of({"--data", "d", "--out", "o", "--train.lr_scaling=cubic"})
-                .find("none, linear or sqrt"),
+                .find("none, linear, sqrt, linear_above or sqrt_above"),
             std::string::npos);
   EXPECT_NE(error_of({"--data", "d", "--out", "o", "--model.hidden=128,x"}).find("model.hidden"),
             std::string::npos);
@@ -72,13 +79,39 @@ TEST(Config, UnknownKeysAndBadValuesAreErrorsThatSayWhatWasExpected) {
 }
 
 TEST(Config, LearningRateScalesWithTheGlobalBatch) {
-  TrainArgs args = parse({"--data", "d", "--out", "o", "--train.lr_scaling=linear"});
+  TrainArgs args = parse(
+      {"--data", "d", "--out", "o", "--train.lr_scaling=linear", "--train.lr_reference_batch=32"});
   EXPECT_FLOAT_EQ(args.config.learning_rate(1), 1e-3f);
   EXPECT_FLOAT_EQ(args.config.learning_rate(4), 4e-3f);
   args.config.lr_scaling = LrScaling::kSqrt;
   EXPECT_FLOAT_EQ(args.config.learning_rate(4), 2e-3f);
   args.config.global_batch_size = 32;  // held fixed: no scaling whatever the world size
   EXPECT_FLOAT_EQ(args.config.learning_rate(8), 1e-3f);
+}
+
+// The seed's rule: linear beyond a reference batch of 64, its excess over
+// learning_rate ramped in over 1 epoch and annealed away by a cosine; by hand
+// at 8 ranks (G = 256, 4 x 1e-3) over 5 epochs.
+TEST(Config, ScaledExcessRampsInAndAnnealsAwayAndUnscaledRatesAreUntouched) {
+  TrainArgs args = parse({"--data", "d", "--out", "o", "--train.lr_scaling=linear_above",
+                          "--train.lr_reference_batch=64", "--train.lr_ramp_epochs=1"});
+  const TrainConfig& c = args.config;
+  EXPECT_FLOAT_EQ(c.learning_rate(1), 1e-3f);  // G = 32: below the reference, unscaled
+  EXPECT_FLOAT_EQ(c.learning_rate(2), 1e-3f);
+  EXPECT_FLOAT_EQ(c.learning_rate(8), 4e-3f);
+  EXPECT_FLOAT_EQ(c.learning_rate_at(8, 0.0), 1e-3f);    // ramp from the reference rate
+  EXPECT_FLOAT_EQ(c.learning_rate_at(8, 0.5), 2.5e-3f);  // 1 + 3 x 0.5
+  EXPECT_FLOAT_EQ(c.learning_rate_at(8, 1.0), 4e-3f);
+  EXPECT_FLOAT_EQ(c.learning_rate_at(8, 3.0), 2.5e-3f);  // half way through 4 epochs of cosine
+  EXPECT_FLOAT_EQ(c.learning_rate_at(8, 5.0), 1e-3f);
+  for (double e : {0.0, 0.3, 1.0, 2.7, 5.0}) {
+    EXPECT_EQ(c.learning_rate_at(2, e), 1e-3f) << "an unscaled rate is not ramped, epoch " << e;
+  }
+  args.config.lr_scaling = LrScaling::kSqrtAbove;
+  EXPECT_FLOAT_EQ(c.learning_rate(1), 1e-3f);
+  EXPECT_FLOAT_EQ(c.learning_rate(8), 2e-3f);
+  args.config.lr_scaling = LrScaling::kSqrt;  // plain sqrt scales below the reference too
+  EXPECT_FLOAT_EQ(c.learning_rate(1), static_cast<float>(1e-3 * std::sqrt(0.5)));
 }
 
 TEST(Config, TextFormIsCanonicalAndDiffersWhenAValueDiffers) {

@@ -15,9 +15,11 @@
 namespace dpmnist {
 
 // The word-valued keys, parsed once from their words (and written back as them).
-enum class LrScaling { kNone, kLinear, kSqrt };  // train.lr_scaling: none | linear | sqrt
-enum class LrDecay { kNone, kCosine, kStep };    // schedule.decay: none | cosine | step
-enum class FactorMode { kAuto, kOn, kOff };      // train.gradient_factors: auto | true | false
+// train.lr_scaling: none | linear | sqrt | linear_above | sqrt_above (the
+// _above forms scale only global batches beyond lr_reference_batch).
+enum class LrScaling { kNone, kLinear, kSqrt, kLinearAbove, kSqrtAbove };
+enum class LrDecay { kNone, kCosine, kStep };  // schedule.decay: none | cosine | step
+enum class FactorMode { kAuto, kOn, kOff };    // train.gradient_factors: auto | true | false
 const char* name_of(LrScaling scaling);
 const char* name_of(LrDecay decay);
 const char* name_of(FactorMode mode);
@@ -30,8 +32,9 @@ struct TrainConfig {
   std::size_t epochs = 5;                   // train.epochs
   std::size_t batch_size = 32;              // train.batch_size: per rank
   std::size_t global_batch_size = 0;        // train.global_batch_size: 0 = batch_size * ranks
-  LrScaling lr_scaling = LrScaling::kNone;  // train.lr_scaling
-  std::size_t lr_reference_batch = 32;      // train.lr_reference_batch
+  LrScaling lr_scaling = LrScaling::kLinearAbove;  // train.lr_scaling (seed.ini says why)
+  std::size_t lr_reference_batch = 64;             // train.lr_reference_batch
+  double lr_ramp_epochs = 1;  // train.lr_ramp_epochs: 0 = the scaled rate throughout
   GradientSync gradient_sync = GradientSync::kShm;  // train.gradient_sync
   FactorMode gradient_factors = FactorMode::kAuto;  // train.gradient_factors
   AdamSettings adam;                                // optimizer.*
@@ -59,7 +62,9 @@ struct TrainConfig {
   // Adam's learning rate after lr_scaling for this world size's global batch.
   float learning_rate(int world_size) const;
   // The scheduled rate at `epochs_done` (fractional: 2.5 = half way through
-  // epoch 3): linear warmup from 0, then the decay, on learning_rate(world_size).
+  // epoch 3): linear warmup from 0, then the decay, on learning_rate(world_size),
+  // of which the part above optimizer.learning_rate ramps in over
+  // lr_ramp_epochs and anneals away by a cosine to the last epoch (where set).
   float learning_rate_at(int world_size, double epochs_done) const;
   // Canonical "section.key = value" lines: stored in checkpoints, hashed so
   // that ranks can check they agree.
