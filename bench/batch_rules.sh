@@ -9,13 +9,14 @@
 # With VALIDATION > 0 (default 5000) that many training digits are held out
 # and the rule is chosen on their accuracy; the test split only reports.
 # Rules (names, each a set of dpmnist-train options):
-#   seed          configs/seed.ini as it is (linear above 64 with a 1-epoch ramp)
+#   seed          configs/seed.ini as it is (linear above 64 with a 3-epoch ramp)
 #   none          optimizer.learning_rate at every global batch
 #   sqrt          learning_rate * sqrt(G / 32) (scales np = 2 as well)
 #   sqrt_above    learning_rate * sqrt(G / 64) beyond G = 64, unscaled up to it
 #   linear_above  learning_rate * G / 64 beyond G = 64, 1 epoch of warmup
 #   hold64        global batch held at 64 (each rank takes its share)
-#   linear_ramp   = seed; linear_ramp_half: a 0.5-epoch ramp; sqrt_ramp: sqrt
+#   linear_ramp   linear above 64, a 1-epoch ramp; linear_ramp_half, _ramp2, _ramp3
+#                 (= seed), _ramp4: ramps of 0.5, 2, 3, 4 epochs; sqrt_ramp: sqrt
 #                 above 64 with the ramp; sqrt_warmup, sqrt_cosine: sqrt from 32
 #                 with a 1-epoch warmup from 0, or a cosine to 0.1; linear_above_cosine:
 #                 linear_above with warmup and a cosine for every rank count;
@@ -26,7 +27,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nps=${NPS:-1 2 4 8 16 32}
-rules=${RULES:-none sqrt linear_above hold64 linear_ramp}
+rules=${RULES:-none sqrt linear_above hold64 linear_ramp linear_ramp2 linear_ramp3 linear_ramp4}
 seeds=${SEEDS:-42 43 44}
 epochs=${EPOCHS:-5}
 validation=${VALIDATION:-5000}
@@ -47,6 +48,8 @@ declare -A flags=(
   [sqrt_ramp]="--train.lr_scaling=sqrt_above --train.lr_reference_batch=64 --train.lr_ramp_epochs=1"
   [linear_ramp_half]="--train.lr_scaling=linear_above --train.lr_reference_batch=64 --train.lr_ramp_epochs=0.5"
   [linear_ramp2]="--train.lr_scaling=linear_above --train.lr_reference_batch=64 --train.lr_ramp_epochs=2"
+  [linear_ramp3]="--train.lr_scaling=linear_above --train.lr_reference_batch=64 --train.lr_ramp_epochs=3"
+  [linear_ramp4]="--train.lr_scaling=linear_above --train.lr_reference_batch=64 --train.lr_ramp_epochs=4"
   [linear128_ramp]="--train.lr_scaling=linear_above --train.lr_reference_batch=128 --train.lr_ramp_epochs=1"
   [sqrt_cap256]="--train.lr_scaling=sqrt --train.lr_reference_batch=32 --train.lr_ramp_epochs=0")
 for rule in $rules; do

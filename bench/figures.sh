@@ -12,9 +12,9 @@
 #   serve    README serving figures: user-style accuracy, predict latency,
 #            server load (bench/serve_load.sh). ~5 min.
 #   accuracy accuracy as ranks grow (docs/scaling.md): bench/batch_rules.sh, the
-#            rules on the validation split at 1-32 ranks, then configs/seed.ini
+#            rules on the validation split at 1-64 ranks, then configs/seed.ini
 #            and no scaling on the test split at 1-64 ranks (3 seeds each), and
-#            the cost model's time to 97% from the steps measured. ~15 min.
+#            the cost model's time to 97% from the steps measured. ~30 min.
 #   recipe   configs/best.ini: bench/best_seeds.sh and bench/ablation.sh. Hours.
 #   all      all of the above.
 # Writes into FIGURES=DIR (default runs/figures/<date-time>/), one file per
@@ -68,7 +68,7 @@ serve() {
 
 accuracy() {
   step "learning-rate rules on the validation split, 1-32 ranks" batch_rules/tune/table.md
-  OUT="$dir/batch_rules/tune" bash bench/batch_rules.sh > /dev/null
+  OUT="$dir/batch_rules/tune" NPS="1 2 4 8 16 32 64" bash bench/batch_rules.sh > /dev/null
   step "configs/seed.ini and no scaling on the test split, 1-64 ranks" batch_rules/test/table.md
   OUT="$dir/batch_rules/test" VALIDATION=0 NPS="1 2 4 8 16 32 64" RULES="seed none" \
     bash bench/batch_rules.sh > /dev/null

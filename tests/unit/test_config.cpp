@@ -47,7 +47,7 @@ TEST(Config, SeedIniGivesTheSeedNotebookModel) {
   // The rate rule (seed.ini's table says why): unscaled up to 2 ranks, linear beyond.
   EXPECT_EQ(args.config.learning_rate(2), 1e-3f);
   EXPECT_FLOAT_EQ(args.config.learning_rate(8), 4e-3f);
-  EXPECT_EQ(args.config.lr_ramp_epochs, 1.0);
+  EXPECT_EQ(args.config.lr_ramp_epochs, 3.0);
   const TrainConfig defaults;  // no --config: the same rule
   EXPECT_EQ(defaults.to_text(), args.config.to_text());
 }

@@ -34,7 +34,7 @@ struct TrainConfig {
   std::size_t global_batch_size = 0;        // train.global_batch_size: 0 = batch_size * ranks
   LrScaling lr_scaling = LrScaling::kLinearAbove;  // train.lr_scaling (seed.ini says why)
   std::size_t lr_reference_batch = 64;             // train.lr_reference_batch
-  double lr_ramp_epochs = 1;  // train.lr_ramp_epochs: 0 = the scaled rate throughout
+  double lr_ramp_epochs = 3;  // train.lr_ramp_epochs: 0 = the scaled rate throughout
   GradientSync gradient_sync = GradientSync::kShm;  // train.gradient_sync
   FactorMode gradient_factors = FactorMode::kAuto;  // train.gradient_factors
   AdamSettings adam;                                // optimizer.*
