@@ -21,7 +21,8 @@ command -v npm > /dev/null || packages+=(npm)
 for flag in "$@"; do
   case $flag in
     --tests) packages+=(googletest libgtest-dev slurmctld slurmd slurm-client munge chromium curl
-                      g++-aarch64-linux-gnu iproute2 util-linux) ;;
+                      g++-aarch64-linux-gnu iproute2 util-linux
+                      mpich libhdf5-mpich-dev) ;;
     --analysis) packages+=(python3-numpy python3-matplotlib python3-h5py) ;;
     --torch) packages+=(python3-torch python3-numpy python3-h5py) ;;
     *) echo "[deps] unknown flag '$flag': expected --tests, --analysis or --torch" >&2; exit 2 ;;
