@@ -110,10 +110,10 @@ EpochMetrics metrics_from_values(const std::vector<std::string>& names,
   const std::string old_comm = std::string(kOldCommPhaseName) + "_";
   for (std::size_t k = 0; k < names.size(); ++k) {
     const auto& known = metric_columns();
-    const std::string name = names[k].starts_with(old_comm)
-                                 ? std::string(kPhaseNames[kCommPhase]) + "_" +
-                                       names[k].substr(old_comm.size())
-                                 : names[k];
+    const std::string name =
+        names[k].starts_with(old_comm)
+            ? std::string(kPhaseNames[kCommPhase]) + "_" + names[k].substr(old_comm.size())
+            : names[k];
     const auto at = std::find(known.begin(), known.end(), name);
     if (at == known.end()) continue;
     const auto i = static_cast<std::size_t>(at - known.begin());

@@ -298,8 +298,8 @@ void pack_factors(const GradientFactors& factors, const FactorShape& shape,
   require(R > 0 && words.size() == shape.words() && floats.size() == shape.floats(),
           "pack_factors: ", words.size(), " words and ", floats.size(), " floats for factors of ",
           R, " x ", W, " rows, batch up to ", shape.max_batch);
-  require(factors.col_start.size() == R + 1 && factors.dy.size() % W == 0, "pack_factors: ",
-          factors.col_start.size(), " column starts and ", factors.dy.size(),
+  require(factors.col_start.size() == R + 1 && factors.dy.size() % W == 0,
+          "pack_factors: ", factors.col_start.size(), " column starts and ", factors.dy.size(),
           " dy floats, expected ", R + 1, " and a multiple of ", W);
   const std::size_t B = factors.dy.size() / W, N = factors.col_start[R];
   require(B <= shape.max_batch && N <= B * R && N <= factors.col_row.size() &&

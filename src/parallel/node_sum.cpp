@@ -73,8 +73,8 @@ NodeSum::NodeSum(const Comm& world, Comm node, std::size_t count, std::size_t ta
       side_floats_(node_, prefix.side_floats),
       formed_by_owner_(forms_own_share(slices_, prefix.floats)),
       formed_(formed_ranges(slices_, prefix.floats, formed_by_owner_)),
-      formed_floats_(node_,
-                     formed_by_owner_ ? 0 : formed_[static_cast<std::size_t>(node_.rank())].size()) {
+      formed_floats_(
+          node_, formed_by_owner_ ? 0 : formed_[static_cast<std::size_t>(node_.rank())].size()) {
   for (int q = 0; q < node_.size(); ++q) peers_.push_back({side_words_.of(q), side_floats_.of(q)});
 }
 

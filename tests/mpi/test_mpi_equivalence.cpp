@@ -42,7 +42,8 @@ struct RunResult {
 // takes rows shard.begin + step * local ... of its shard at each step.
 // with_terms: also bound the float error of each step's gradient.
 RunResult run(const Comm& comm, const Digits& digits, std::size_t count, std::size_t global_batch,
-              int world_rank, int world_size, GradientSync sync, int ranks_per_node = 0, float sparse_input = 0, bool with_terms = false) {
+              int world_rank, int world_size, GradientSync sync, int ranks_per_node = 0,
+              float sparse_input = 0, bool with_terms = false) {
   const std::vector<std::size_t>& widths = kWidths;
   // Wired as the trainer wires it (the same factory): with the sparse input,
   // shm sums the first kernel's gradient from every rank's factors.

@@ -265,7 +265,7 @@ TEST(Checkpoint, ALoneCheckpointH5IsACandidateAndAFreshStartSetsFilesAsideNotDel
 // Histories written before the comm phase was renamed call it "allreduce":
 // they still load, into the comm phase, and unknown columns are skipped.
 TEST(Metrics, OldCommPhaseColumnsAndUnknownOnesLoad) {
-  const std::vector<std::string> names = {"epoch", "allreduce_min", "allreduce_median",
+  const std::vector<std::string> names = {"epoch",         "allreduce_min",  "allreduce_median",
                                           "allreduce_max", "someday_column", "forward_median"};
   const std::vector<double> values = {3, 0.1, 0.2, 0.3, 99, 0.5};
   const EpochMetrics m = metrics_from_values(names, values);

@@ -246,7 +246,7 @@ TEST(SparseDense, NetworkFactorsMultiplyOutToTheFirstKernelsGradient) {
   Network dense_only({4, 3, 2}, 2);
   const std::vector<float> x2(8, 1.0f);
   dense_only.forward(x2, 2);
-  EXPECT_THROW(dense_only.backward(x2, dense_only.logits_grad(2), 2,
-                                   Network::FirstKernelGrad::kFactors),
-               Error);
+  EXPECT_THROW(
+      dense_only.backward(x2, dense_only.logits_grad(2), 2, Network::FirstKernelGrad::kFactors),
+      Error);
 }

@@ -22,8 +22,8 @@ enum Phase : std::size_t {
   kEvalPhase
 };
 inline constexpr std::size_t kNumPhases = 6;
-inline constexpr std::array<const char*, kNumPhases> kPhaseNames = {
-    "data", "forward", "backward", "comm", "optimizer", "eval"};
+inline constexpr std::array<const char*, kNumPhases> kPhaseNames = {"data", "forward",   "backward",
+                                                                    "comm", "optimizer", "eval"};
 // The comm phase's name in files written before the rename.
 inline constexpr const char* kOldCommPhaseName = "allreduce";
 

@@ -84,12 +84,12 @@ class NodeSum {
   SharedFloats buffers_;    // [count] per rank: the addends
   SharedFloats published_;  // [largest slice] per rank: allgather's source
   FormedPrefix prefix_;
-  SharedWords side_words_;                  // [prefix_.side_words] per rank
-  SharedFloats side_floats_;                // [prefix_.side_floats] per rank
-  std::vector<SideData> peers_;             // [node size] views of every rank's side data
-  bool formed_by_owner_;                    // each rank forms its own slice's prefix part
-  std::vector<Range> formed_;               // [node size] the prefix floats each rank forms
-  SharedFloats formed_floats_;  // unless formed by owner: [formed_ size] per rank, for the owners
+  SharedWords side_words_;       // [prefix_.side_words] per rank
+  SharedFloats side_floats_;     // [prefix_.side_floats] per rank
+  std::vector<SideData> peers_;  // [node size] views of every rank's side data
+  bool formed_by_owner_;         // each rank forms its own slice's prefix part
+  std::vector<Range> formed_;    // [node size] the prefix floats each rank forms
+  SharedFloats formed_floats_;   // unless formed by owner: [formed_ size] per rank, for the owners
 };
 
 }  // namespace dpmnist

@@ -31,7 +31,7 @@ struct StepResult {
 
 // What a step does besides the plain forward/backward/sum/Adam.
 struct StepOptions {
-  bool stop_requested = false;  // this rank's vote, carried as the control word
+  bool stop_requested = false;     // this rank's vote, carried as the control word
   std::uint64_t dropout_seed = 0;  // masks of this step (used when the network has dropout)
   float label_smoothing = 0;
   float max_norm = 0;  // > 0: cap hidden units' incoming weight norms after the step
