@@ -35,7 +35,7 @@ data=${DATA:-data/mnist.h5}
 out=${OUT:-runs/batch_rules/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 declare -A flags=(
-  [seed]=" "
+  [seed]=" "  # no options (a space, so that the name counts as known)
   [none]="--train.lr_scaling=none --train.lr_ramp_epochs=0"
   [sqrt]="--train.lr_scaling=sqrt --train.lr_reference_batch=32 --train.lr_ramp_epochs=0"
   [sqrt_above]="--train.lr_scaling=sqrt_above --train.lr_reference_batch=64 --train.lr_ramp_epochs=0"

@@ -378,7 +378,7 @@ def time_to_target(steps_rows, nets):
     for i, p in enumerate(RANKS):
         first = next(iter(nets.values()))[i]
         row = by_batch.get(first["global_batch"])
-        if row is None or p < 8:
+        if row is None:
             continue
         steps = float(row["fit_steps"])
         cells = [str(p), str(first["global_batch"]), row["measured_steps"] or "-", f"{steps:.0f}",

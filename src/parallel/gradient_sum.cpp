@@ -120,6 +120,11 @@ class ShmSum final : public GradientSum {
         alone_(shm_.node().size() == 1 && shm_.cross().size() == 1),
         parts_(static_cast<std::size_t>(shm_.node().size())) {
     slice_layout(param_count, shm_.node().size(), counts_, displs_);
+    if (takes_factors()) {
+      form_ = [this](std::span<const SideData> peers, Range range, std::span<float> out) {
+        form(peers, range, out);
+      };
+    }
   }
   std::span<float> buffer() override { return shm_.buffer(); }
   Range slice() const override { return shm_.slice(); }
@@ -129,14 +134,8 @@ class ShmSum final : public GradientSum {
   std::span<const float> reduce(const GradientFactors& factors, SyncSeconds& seconds) override {
     if (alone_) return shm_.buffer();  // a rank alone has its sum already
     const Stopwatch watch;
-    double formed = 0;
-    if (takes_factors()) {
-      pack_factors(factors, factors_, shm_.side_words(), shm_.side_floats());
-      formed = shm_.reduce(reduced_, [this](std::span<const SideData> peers, Range range,
-                                            std::span<float> out) { form(peers, range, out); });
-    } else {
-      shm_.reduce(reduced_);
-    }
+    if (takes_factors()) pack_factors(factors, factors_, shm_.side_words(), shm_.side_floats());
+    const double formed = shm_.reduce(reduced_, form_);
     seconds.gradient += formed;
     seconds.comm += watch.seconds() - formed;
     return reduced_;
@@ -165,6 +164,7 @@ class ShmSum final : public GradientSum {
   std::vector<float> reduced_;  // [slice + 1]
   bool alone_;
   std::vector<GradientFactors> parts_;  // [node size] views of every rank's factors
+  FormPrefix form_;                     // calls form() under factors, else empty
   std::vector<int> counts_, displs_;    // the node's slices
 };
 

@@ -110,6 +110,22 @@ float TrainConfig::learning_rate(int world_size) const {
   return static_cast<float>(adam.learning_rate * factor);
 }
 
+namespace {
+
+// How far training is through the epochs after the first `lead`: 0 at lead,
+// 1 at the last epoch (1 when nothing follows the lead).
+double progress_after(double epochs_done, double lead, std::size_t epochs) {
+  const double span = static_cast<double>(epochs) - lead;
+  return span > 0 ? std::min(1.0, (epochs_done - lead) / span) : 1.0;
+}
+
+// 1 at progress 0, falling as a half cosine to 0 at progress 1.
+double half_cosine(double progress) {
+  return 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+}
+
+}  // namespace
+
 float TrainConfig::learning_rate_at(int world_size, double epochs_done) const {
   double base = learning_rate(world_size);
   // The scaled excess over the reference rate ramps in, then anneals away
@@ -117,20 +133,15 @@ float TrainConfig::learning_rate_at(int world_size, double epochs_done) const {
   // a rate that is not scaled up is untouched, bit for bit.
   const double reference = adam.learning_rate;
   if (lr_ramp_epochs > 0 && base > reference) {
-    const double rest = static_cast<double>(epochs) - lr_ramp_epochs;
-    const double share =
-        epochs_done < lr_ramp_epochs
-            ? epochs_done / lr_ramp_epochs
-            : 0.5 * (1.0 + std::cos(std::numbers::pi *
-                                    (rest > 0 ? std::min(1.0, (epochs_done - lr_ramp_epochs) / rest)
-                                              : 1.0)));
+    const double share = epochs_done < lr_ramp_epochs
+                             ? epochs_done / lr_ramp_epochs
+                             : half_cosine(progress_after(epochs_done, lr_ramp_epochs, epochs));
     base = reference + (base - reference) * share;
   }
   if (epochs_done < warmup_epochs) return static_cast<float>(base * epochs_done / warmup_epochs);
-  const double span = static_cast<double>(epochs) - warmup_epochs;
-  const double progress = span > 0 ? std::min(1.0, (epochs_done - warmup_epochs) / span) : 1.0;
+  const double progress = progress_after(epochs_done, warmup_epochs, epochs);
   if (decay == LrDecay::kCosine) {
-    const double cosine = 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+    const double cosine = half_cosine(progress);
     return static_cast<float>(base * (min_lr_fraction + (1.0 - min_lr_fraction) * cosine));
   }
   if (decay == LrDecay::kStep) {

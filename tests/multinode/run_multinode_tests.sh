@@ -16,6 +16,11 @@ if [ "$(id -u)" != 0 ] || ! ip netns add dpmnist-probe$$ 2>/dev/null; then
   exit 77
 fi
 ip netns del dpmnist-probe$$
+# The hosts are reached through Open MPI's rsh agent (cluster_lib.sh).
+if ! mpirun --version 2>&1 | grep -q "Open MPI\|OpenRTE"; then
+  echo "multinode: skipped: mpirun is not Open MPI ($(mpirun --version 2>&1 | head -1))"
+  exit 77
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/dpmnist-multinode.XXXXXX")
 trap 'cluster_down; pkill -9 -f "$work" 2>/dev/null; rm -rf "$work"' EXIT
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
